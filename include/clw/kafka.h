@@ -1,0 +1,110 @@
+/* Kafka adapter: the request consumer (cooperative-sticky group member, manual offset store)
+ * and the idempotent outcome producer. librdkafka stays inside this module. Single-threaded:
+ * every handler runs on the caller's thread inside clw_kafka_poll_* calls. */
+#ifndef CLW_KAFKA_H
+#define CLW_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clw/config.h"
+
+struct clw_kafka;
+
+/* One record header; name and value borrowed for the duration of the handler. */
+struct clw_kafka_header {
+    const char *name;
+    const void *value; /* NULL for a null header value */
+    size_t value_len;
+};
+
+/* A consumed record, borrowed for the duration of the message handler. */
+struct clw_kafka_msg {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key; /* NULL when the record has no key */
+    size_t key_len;
+    const void *value; /* NULL for a tombstone */
+    size_t value_len;
+    int64_t timestamp_ms; /* -1 when unknown */
+    const struct clw_kafka_header *headers;
+    size_t n_headers;
+};
+
+/* Publish result classes for delivery reports. */
+enum clw_publish_err {
+    CLW_PUBLISH_OK = 0,
+    CLW_PUBLISH_RETRY, /* transient (timeout, broker down): produce again */
+    CLW_PUBLISH_STUCK, /* topic missing, not authorised, record too large: pause everything */
+};
+
+struct clw_kafka_handlers {
+    void *arg;
+    /* A record from the requests topic. */
+    void (*message)(void *arg, const struct clw_kafka_msg *msg);
+    /* Partitions of the requests topic were added to the assignment. */
+    void (*assigned)(void *arg, const int32_t *partitions, size_t n);
+    /* Partitions are about to be removed. The handler drains (it may call clw_kafka_poll_producer
+     * and clw_kafka_store), then returns; pauses are cleared and the partitions unassigned after
+     * it returns. lost is 1 when the assignment was lost: nothing may be stored. */
+    void (*revoked)(void *arg, const int32_t *partitions, size_t n, int lost);
+    /* Delivery report of a clw_kafka_produce() call. */
+    void (*delivered)(void *arg, void *opaque, enum clw_publish_err err, const char *errstr);
+    /* A fatal client error (e.g. fenced, idempotence broken): the worker must stop, exit 2. */
+    void (*fatal)(void *arg, const char *errstr);
+};
+
+/* Creates consumer and producer from cfg (kafka.* passthrough applied, enforced settings
+ * refused). Does not subscribe yet. Returns NULL with a message in err. */
+struct clw_kafka *clw_kafka_new(const struct clw_config *cfg, const struct clw_kafka_handlers *h,
+                                char *err, size_t errlen);
+
+/* Checks that every kafka.* property is known to librdkafka and acceptable, without creating
+ * clients (for --check-config). Returns 0 or -1 with a message naming the key. */
+int clw_kafka_validate_config(const struct clw_config *cfg, char *err, size_t errlen);
+
+/* Waits up to timeout_ms for the cluster to describe the results topic. Returns 1 when it
+ * exists, 0 when the cluster answered that it does not, -1 when the cluster did not answer. */
+int clw_kafka_results_topic_exists(struct clw_kafka *k, int timeout_ms);
+
+/* Subscribes to the requests topic. Returns 0 or -1. */
+int clw_kafka_subscribe(struct clw_kafka *k, char *err, size_t errlen);
+
+/* File descriptors that become readable when consumer or producer events are queued; add them
+ * to the event loop's poll set and drain them with clw_kafka_drain_fds(). */
+size_t clw_kafka_fds(const struct clw_kafka *k, int *fds, size_t cap);
+void clw_kafka_drain_fds(struct clw_kafka *k);
+
+/* Serves consumer events (records, rebalances, errors) until the queue is empty or max records
+ * were handed out. Returns the number of records. */
+int clw_kafka_poll_consumer(struct clw_kafka *k, int max);
+/* Serves producer delivery reports. Returns the number served. */
+int clw_kafka_poll_producer(struct clw_kafka *k);
+
+/* Produces an outcome to the results topic; key, value and headers are copied. Returns 0, or
+ * -1 when the local queue is full or the record was refused (the caller retries later). */
+int clw_kafka_produce(struct clw_kafka *k, const void *key, size_t key_len, const void *value,
+                      size_t value_len, const struct clw_kafka_header *headers, size_t n_headers,
+                      void *opaque, char *err, size_t errlen);
+
+/* Stores next_offset (the next offset to consume) for a requests-topic partition; committed
+ * by the auto-commit timer, on revoke and on close. Returns 0 or -1 (not assigned). */
+int clw_kafka_store(struct clw_kafka *k, int32_t partition, int64_t next_offset);
+
+/* Pauses or resumes fetching of one requests-topic partition. */
+void clw_kafka_pause(struct clw_kafka *k, int32_t partition, int pause);
+
+/* The partition's high watermark as last seen by the consumer's fetches (no network call), or
+ * -1 when unknown. */
+int64_t clw_kafka_high_watermark(struct clw_kafka *k, int32_t partition);
+
+/* Messages waiting in the producer queue (for metrics and flush decisions). */
+int clw_kafka_producer_queue_len(const struct clw_kafka *k);
+
+/* Leaves the group: the revoked handler runs for the remaining assignment; stored offsets are
+ * committed. Then flushes the producer for up to flush_ms. Returns 0 or -1. */
+int clw_kafka_close(struct clw_kafka *k, int flush_ms);
+void clw_kafka_free(struct clw_kafka *k);
+
+#endif

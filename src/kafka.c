@@ -1,0 +1,516 @@
+/* Kafka adapter: request consumer and outcome producer on librdkafka, with pipe wake-ups. */
+#define _GNU_SOURCE
+#include "clw/kafka.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clw/log.h"
+
+struct clw_kafka {
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    rd_kafka_queue_t *consumer_q;
+    rd_kafka_queue_t *producer_q;
+    int pipe_rd;
+    int pipe_wr;
+    char *topic_requests;
+    char *topic_results;
+    struct clw_kafka_handlers h;
+    int fatal_reported;
+};
+
+/* Settings the worker relies on; the config module refuses user overrides of these. */
+static const char *const consumer_forced[][2] = {
+    {"enable.auto.offset.store", "false"},
+    {"enable.auto.commit", "true"},
+    {"isolation.level", "read_committed"},
+    {"enable.partition.eof", "false"},
+};
+static const char *const consumer_defaults[][2] = {
+    {"auto.offset.reset", "earliest"},
+    {"partition.assignment.strategy", "cooperative-sticky"},
+};
+static const char *const producer_forced[][2] = {
+    {"enable.idempotence", "true"},
+    {"acks", "all"},
+};
+static const char *const producer_defaults[][2] = {
+    {"partitioner", "murmur2_random"},
+    {"linger.ms", "5"},
+};
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, const char *label,
+                    char *err, size_t errlen)
+{
+    char rderr[512];
+    if (rd_kafka_conf_set(conf, name, value, rderr, sizeof(rderr)) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "%s: %s", label, rderr);
+        return -1;
+    }
+    return 0;
+}
+
+static void set_list(rd_kafka_conf_t *conf, const char *const (*list)[2], size_t n)
+{
+    char ignored[256];
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_conf_set(conf, list[i][0], list[i][1], ignored, sizeof(ignored));
+}
+
+/* Applies the kafka.* passthrough properties of the given side; BOTH first, then the side's own
+ * (which win). */
+static int apply_props(rd_kafka_conf_t *conf, const struct clw_config *cfg,
+                       enum clw_kafka_scope side, char *err, size_t errlen)
+{
+    static const char *const prefix[] = {"kafka.", "kafka.consumer.", "kafka.producer."};
+    for (int pass = 0; pass < 2; pass++) {
+        enum clw_kafka_scope want = pass == 0 ? CLW_KAFKA_BOTH : side;
+        for (size_t i = 0; i < cfg->kafka_props_len; i++) {
+            const struct clw_kafka_prop *p = &cfg->kafka_props[i];
+            if (p->scope != want)
+                continue;
+            char label[512];
+            snprintf(label, sizeof(label), "%s%s (%s)", prefix[p->scope], p->name, p->source);
+            if (conf_set(conf, p->name, p->value, label, err, errlen) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    enum clw_log_level l = level <= 3 ? CLW_LOG_ERROR
+                           : level == 4 ? CLW_LOG_WARN
+                           : level <= 6 ? CLW_LOG_INFO
+                                        : CLW_LOG_DEBUG;
+    CLW_LOG(l, NULL, "kafka %s: %s", fac, buf);
+}
+
+static void report_fatal(struct clw_kafka *k, rd_kafka_t *rk)
+{
+    char buf[512];
+    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+    if (k->fatal_reported)
+        return;
+    k->fatal_reported = 1;
+    char msg[640];
+    snprintf(msg, sizeof(msg), "%s: %s", rd_kafka_err2name(orig), buf);
+    k->h.fatal(k->h.arg, msg);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct clw_kafka *k = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        report_fatal(k, rk);
+        return;
+    }
+    CLW_WARN("kafka %s: %s: %s", rd_kafka_name(rk), rd_kafka_err2name((rd_kafka_resp_err_t)err),
+             reason);
+}
+
+static enum clw_publish_err publish_class(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+        return CLW_PUBLISH_OK;
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+        return CLW_PUBLISH_STUCK;
+    default:
+        return CLW_PUBLISH_RETRY;
+    }
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct clw_kafka *k = opaque;
+    (void)rk;
+    k->h.delivered(k->h.arg, m->_private, publish_class(m->err),
+                   m->err ? rd_kafka_err2str(m->err) : "");
+}
+
+static int32_t *partitions_of(const struct clw_kafka *k,
+                              const rd_kafka_topic_partition_list_t *parts, size_t *n)
+{
+    int32_t *out = calloc((size_t)parts->cnt + 1, sizeof(*out));
+    *n = 0;
+    if (out == NULL)
+        return NULL;
+    for (int i = 0; i < parts->cnt; i++)
+        if (strcmp(parts->elems[i].topic, k->topic_requests) == 0)
+            out[(*n)++] = parts->elems[i].partition;
+    return out;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct clw_kafka *k = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    size_t n = 0;
+    int32_t *ids = partitions_of(k, parts, &n);
+    rd_kafka_error_t *error = NULL;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        CLW_INFO("assigned %d partition(s) (%s)", parts->cnt, cooperative ? "cooperative" : "eager");
+        if (ids != NULL)
+            k->h.assigned(k->h.arg, ids, n);
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+    } else {
+        int lost = rd_kafka_assignment_lost(rk);
+        CLW_INFO("revoking %d partition(s)%s", parts->cnt, lost ? " (assignment lost)" : "");
+        if (ids != NULL)
+            k->h.revoked(k->h.arg, ids, n, lost);
+        /* A pause survives re-assignment in librdkafka 2.0.2: clear it here. */
+        rd_kafka_resume_partitions(rk, parts);
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+    }
+    if (error != NULL) {
+        CLW_ERROR("rebalance: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    free(ids);
+}
+
+static rd_kafka_conf_t *base_conf(struct clw_kafka *k)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    return conf;
+}
+
+static rd_kafka_conf_t *consumer_conf(struct clw_kafka *k, const struct clw_config *cfg, char *err,
+                                      size_t errlen)
+{
+    rd_kafka_conf_t *conf = base_conf(k);
+    set_list(conf, consumer_defaults, sizeof(consumer_defaults) / sizeof(consumer_defaults[0]));
+    if (apply_props(conf, cfg, CLW_KAFKA_CONSUMER, err, errlen) != 0)
+        goto fail;
+    if (conf_set(conf, "group.id", cfg->kafka_group_id, "kafka.group.id", err, errlen) != 0)
+        goto fail;
+    set_list(conf, consumer_forced, sizeof(consumer_forced) / sizeof(consumer_forced[0]));
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static rd_kafka_conf_t *producer_conf(struct clw_kafka *k, const struct clw_config *cfg, char *err,
+                                      size_t errlen)
+{
+    rd_kafka_conf_t *conf = base_conf(k);
+    set_list(conf, producer_defaults, sizeof(producer_defaults) / sizeof(producer_defaults[0]));
+    if (apply_props(conf, cfg, CLW_KAFKA_PRODUCER, err, errlen) != 0)
+        goto fail;
+    set_list(conf, producer_forced, sizeof(producer_forced) / sizeof(producer_forced[0]));
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+int clw_kafka_validate_config(const struct clw_config *cfg, char *err, size_t errlen)
+{
+    struct clw_kafka k;
+    memset(&k, 0, sizeof(k));
+    rd_kafka_conf_t *c = consumer_conf(&k, cfg, err, errlen);
+    if (c == NULL)
+        return -1;
+    rd_kafka_conf_destroy(c);
+    rd_kafka_conf_t *p = producer_conf(&k, cfg, err, errlen);
+    if (p == NULL)
+        return -1;
+    rd_kafka_conf_destroy(p);
+    return 0;
+}
+
+struct clw_kafka *clw_kafka_new(const struct clw_config *cfg, const struct clw_kafka_handlers *h,
+                                char *err, size_t errlen)
+{
+    struct clw_kafka *k = calloc(1, sizeof(*k));
+    rd_kafka_conf_t *conf = NULL;
+    if (k == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    k->pipe_rd = k->pipe_wr = -1;
+    k->h = *h;
+    k->topic_requests = strdup(cfg->topic_requests);
+    k->topic_results = strdup(cfg->topic_results);
+    if (k->topic_requests == NULL || k->topic_results == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    k->pipe_rd = fds[0];
+    k->pipe_wr = fds[1];
+
+    char rderr[512];
+    conf = consumer_conf(k, cfg, err, errlen);
+    if (conf == NULL)
+        goto fail;
+    k->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rderr, sizeof(rderr));
+    if (k->consumer == NULL) {
+        snprintf(err, errlen, "kafka consumer: %s", rderr);
+        goto fail; /* conf is still ours on failure */
+    }
+    conf = NULL; /* now owned by the consumer */
+    conf = producer_conf(k, cfg, err, errlen);
+    if (conf == NULL)
+        goto fail;
+    k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof(rderr));
+    if (k->producer == NULL) {
+        snprintf(err, errlen, "kafka producer: %s", rderr);
+        goto fail;
+    }
+    conf = NULL; /* now owned by the producer */
+
+    rd_kafka_poll_set_consumer(k->consumer);
+    k->consumer_q = rd_kafka_queue_get_consumer(k->consumer);
+    k->producer_q = rd_kafka_queue_get_main(k->producer);
+    if (k->consumer_q == NULL || k->producer_q == NULL) {
+        snprintf(err, errlen, "kafka: cannot get event queues");
+        goto fail;
+    }
+    rd_kafka_queue_io_event_enable(k->consumer_q, k->pipe_wr, "c", 1);
+    rd_kafka_queue_io_event_enable(k->producer_q, k->pipe_wr, "p", 1);
+    return k;
+fail:
+    if (conf != NULL)
+        rd_kafka_conf_destroy(conf);
+    clw_kafka_free(k);
+    return NULL;
+}
+
+int clw_kafka_results_topic_exists(struct clw_kafka *k, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(k->producer, 1, NULL, &md, timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    int found = 0;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, k->topic_results) == 0 &&
+            md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[i].partition_cnt > 0)
+            found = 1;
+    rd_kafka_metadata_destroy(md);
+    return found;
+}
+
+int clw_kafka_subscribe(struct clw_kafka *k, char *err, size_t errlen)
+{
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, k->topic_requests, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t rc = rd_kafka_subscribe(k->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "subscribe %s: %s", k->topic_requests, rd_kafka_err2str(rc));
+        return -1;
+    }
+    return 0;
+}
+
+size_t clw_kafka_fds(const struct clw_kafka *k, int *fds, size_t cap)
+{
+    if (cap < 1)
+        return 0;
+    fds[0] = k->pipe_rd;
+    return 1;
+}
+
+void clw_kafka_drain_fds(struct clw_kafka *k)
+{
+    char buf[256];
+    while (read(k->pipe_rd, buf, sizeof(buf)) > 0) {
+    }
+}
+
+#define CLW_MAX_HEADERS 64
+
+static void deliver_record(struct clw_kafka *k, rd_kafka_message_t *m)
+{
+    struct clw_kafka_header hdrs[CLW_MAX_HEADERS];
+    size_t n_hdrs = 0;
+    rd_kafka_headers_t *rh = NULL;
+    if (rd_kafka_message_headers(m, &rh) == RD_KAFKA_RESP_ERR_NO_ERROR && rh != NULL) {
+        const char *name;
+        const void *value;
+        size_t size;
+        for (size_t i = 0; n_hdrs < CLW_MAX_HEADERS &&
+                           rd_kafka_header_get_all(rh, i, &name, &value, &size) ==
+                               RD_KAFKA_RESP_ERR_NO_ERROR;
+             i++) {
+            hdrs[n_hdrs].name = name;
+            hdrs[n_hdrs].value = value;
+            hdrs[n_hdrs].value_len = size;
+            n_hdrs++;
+        }
+    }
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+    struct clw_kafka_msg msg = {
+        .topic = rd_kafka_topic_name(m->rkt),
+        .partition = m->partition,
+        .offset = m->offset,
+        .key = m->key,
+        .key_len = m->key_len,
+        .value = m->payload,
+        .value_len = m->payload ? m->len : 0,
+        .timestamp_ms = tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts,
+        .headers = hdrs,
+        .n_headers = n_hdrs,
+    };
+    k->h.message(k->h.arg, &msg);
+}
+
+int clw_kafka_poll_consumer(struct clw_kafka *k, int max)
+{
+    int records = 0;
+    while (records < max) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(k->consumer, 0);
+        if (m == NULL)
+            break;
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            deliver_record(k, m);
+            records++;
+        } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+            report_fatal(k, k->consumer);
+        } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            CLW_WARN("kafka consumer: %s", rd_kafka_message_errstr(m));
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return records;
+}
+
+int clw_kafka_poll_producer(struct clw_kafka *k)
+{
+    return rd_kafka_poll(k->producer, 0);
+}
+
+int clw_kafka_produce(struct clw_kafka *k, const void *key, size_t key_len, const void *value,
+                      size_t value_len, const struct clw_kafka_header *headers, size_t n_headers,
+                      void *opaque, char *err, size_t errlen)
+{
+    rd_kafka_headers_t *rh = rd_kafka_headers_new(n_headers);
+    for (size_t i = 0; i < n_headers; i++)
+        rd_kafka_header_add(rh, headers[i].name, -1, headers[i].value,
+                            (ssize_t)headers[i].value_len);
+    rd_kafka_resp_err_t rc = rd_kafka_producev(
+        k->producer, RD_KAFKA_V_TOPIC(k->topic_results), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(rh), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(rh); /* still ours when producev failed */
+        snprintf(err, errlen, "%s", rd_kafka_err2str(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int clw_kafka_store(struct clw_kafka *k, int32_t partition, int64_t next_offset)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, k->topic_requests, partition)->offset = next_offset;
+    rd_kafka_resp_err_t rc = rd_kafka_offsets_store(k->consumer, list);
+    int ok = rc == RD_KAFKA_RESP_ERR_NO_ERROR && list->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!ok)
+        CLW_WARN("cannot store offset %lld of %s [%d]: %s", (long long)next_offset,
+                 k->topic_requests, (int)partition,
+                 rd_kafka_err2str(rc ? rc : list->elems[0].err));
+    /* Destroyed at once: a held list blocked rd_kafka_destroy() in 2.0.2. */
+    rd_kafka_topic_partition_list_destroy(list);
+    return ok ? 0 : -1;
+}
+
+void clw_kafka_pause(struct clw_kafka *k, int32_t partition, int pause)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, k->topic_requests, partition);
+    if (pause)
+        rd_kafka_pause_partitions(k->consumer, list);
+    else
+        rd_kafka_resume_partitions(k->consumer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+int64_t clw_kafka_high_watermark(struct clw_kafka *k, int32_t partition)
+{
+    int64_t low = -1;
+    int64_t high = -1;
+    if (rd_kafka_get_watermark_offsets(k->consumer, k->topic_requests, partition, &low, &high) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    return high;
+}
+
+int clw_kafka_producer_queue_len(const struct clw_kafka *k)
+{
+    return rd_kafka_outq_len(k->producer);
+}
+
+int clw_kafka_close(struct clw_kafka *k, int flush_ms)
+{
+    int rc = 0;
+    if (k->consumer != NULL) {
+        rd_kafka_resp_err_t err = rd_kafka_consumer_close(k->consumer);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            CLW_WARN("consumer close: %s", rd_kafka_err2str(err));
+            rc = -1;
+        }
+    }
+    if (k->producer != NULL && rd_kafka_flush(k->producer, flush_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        CLW_WARN("producer flush: %d outcome(s) not acknowledged", rd_kafka_outq_len(k->producer));
+        rc = -1;
+    }
+    return rc;
+}
+
+void clw_kafka_free(struct clw_kafka *k)
+{
+    if (k == NULL)
+        return;
+    if (k->consumer_q != NULL)
+        rd_kafka_queue_destroy(k->consumer_q);
+    if (k->producer_q != NULL)
+        rd_kafka_queue_destroy(k->producer_q);
+    if (k->consumer != NULL)
+        rd_kafka_destroy(k->consumer);
+    if (k->producer != NULL)
+        rd_kafka_destroy(k->producer);
+    if (k->pipe_rd >= 0)
+        close(k->pipe_rd);
+    if (k->pipe_wr >= 0)
+        close(k->pipe_wr);
+    free(k->topic_requests);
+    free(k->topic_results);
+    free(k);
+}

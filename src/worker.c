@@ -1,0 +1,268 @@
+/* Worker lifecycle: start-up, the event loop, SIGHUP reloads and the draining shutdown. */
+#include "clw/worker.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "clw/backoff.h"
+#include "clw/clock.h"
+#include "worker_internal.h"
+
+/* Largest response body accepted from the API; a v2 answer is a few hundred bytes. */
+#define MAX_RESPONSE_BODY (1024 * 1024)
+/* Records taken from the consumer per loop turn, so HTTP progress is never starved. */
+#define RECORDS_PER_TURN 2000
+/* Upper bound on one wait, so housekeeping runs even when idle. */
+#define IDLE_WAIT_MS 1000
+
+static struct job *job_of_timer(struct clw_timer *tm)
+{
+    return (struct job *)((char *)tm - offsetof(struct job, timer));
+}
+
+void clw_worker_on_timer(struct worker *w, struct job *job, int64_t now)
+{
+    (void)now;
+    if (job->state == JOB_BACKOFF)
+        clw_worker_enqueue_ready(w, job, 0);
+    else if (job->state == JOB_REPUBLISH)
+        clw_worker_publish(w, job);
+}
+
+static int wait_timeout(const struct worker *w, int64_t now, int max_wait_ms)
+{
+    int64_t wait = max_wait_ms;
+    struct clw_timer *tm = clw_timers_peek(&w->timers);
+    if (tm != NULL && tm->due - now < wait)
+        wait = tm->due - now;
+    if ((w->fault_active || w->circuit_open) && !w->probe_in_flight &&
+        w->next_probe_mono - now < wait)
+        wait = w->next_probe_mono - now;
+    if (w->ready.len > 0 && w->calling < (size_t)w->cfg->worker_max_in_flight &&
+        !w->fault_active && !w->circuit_open && !w->stopping)
+        wait = 0;
+    return wait < 0 ? 0 : (int)wait;
+}
+
+static void housekeeping(struct worker *w, int64_t now)
+{
+    if (now < w->next_housekeeping)
+        return;
+    w->next_housekeeping = now + 1000;
+    clw_metrics_set_producer_queue(w->metrics, clw_kafka_producer_queue_len(w->kafka));
+    for (size_t i = 0; i < w->n_parts; i++) {
+        struct part *p = w->parts[i];
+        if (p == NULL)
+            continue;
+        int64_t high = clw_kafka_high_watermark(w->kafka, p->id);
+        long lag = high >= 0 && p->stored >= 0 ? (long)(high - p->stored) : -1;
+        clw_metrics_set_partition(w->metrics, p->id, (long)clw_offsets_pending(p->offs), lag,
+                                  (long)p->stored);
+    }
+}
+
+/* One turn of the loop: wait for Kafka, HTTP or a timer, then serve what is ready. consume is 0
+ * while draining inside a rebalance callback (the consumer must not be polled there). */
+void clw_worker_turn(struct worker *w, int consume, int max_wait_ms)
+{
+    int fds[3];
+    size_t nfds = clw_kafka_fds(w->kafka, fds, 2);
+    if (w->io->wake_fd >= 0)
+        fds[nfds++] = w->io->wake_fd;
+    int64_t now = clw_clock_mono_ms();
+    clw_http_wait(w->http, fds, nfds, wait_timeout(w, now, max_wait_ms));
+    clw_kafka_drain_fds(w->kafka);
+    if (w->io->wake_fd >= 0) {
+        char buf[64];
+        while (read(w->io->wake_fd, buf, sizeof(buf)) > 0) {
+        }
+    }
+    clw_http_run(w->http, clw_worker_on_http_done, w);
+    clw_kafka_poll_producer(w->kafka);
+    if (consume)
+        clw_kafka_poll_consumer(w->kafka, RECORDS_PER_TURN);
+    now = clw_clock_mono_ms();
+    for (;;) {
+        struct clw_timer *tm = clw_timers_pop_due(&w->timers, now);
+        if (tm == NULL)
+            break;
+        clw_worker_on_timer(w, job_of_timer(tm), now);
+    }
+    clw_worker_dispatch(w, now);
+    clw_metrics_loop_alive(w->metrics, now);
+    housekeeping(w, now);
+}
+
+static void on_fatal(void *arg, const char *errstr)
+{
+    struct worker *w = arg;
+    CLW_ERROR("fatal Kafka error: %s", errstr);
+    w->exit_code = CLW_EXIT_FATAL;
+    w->stopping = 1;
+}
+
+static void handle_hup(struct worker *w)
+{
+    if (w->io->reload == NULL)
+        return;
+    if (w->io->reload(w->cfg, w->io->reload_arg) == 0)
+        CLW_INFO("SIGHUP: credentials and log level reloaded");
+    else
+        CLW_ERROR("SIGHUP: reload failed; keeping the previous credentials");
+}
+
+/* Waits until the cluster describes the results topic. Returns 0 when it exists, -1 when the
+ * cluster says it does not, or a stop was requested. */
+static int await_results_topic(struct worker *w)
+{
+    for (int tries = 0;; tries++) {
+        if (*w->io->stop)
+            return -1;
+        int rc = clw_kafka_results_topic_exists(w->kafka, 5000);
+        if (rc == 1)
+            return 0;
+        if (rc == 0) {
+            CLW_ERROR("results topic %s does not exist (create it before starting the worker)",
+                      w->cfg->topic_results);
+            w->exit_code = CLW_EXIT_FATAL;
+            return -1;
+        }
+        if (tries % 6 == 0)
+            CLW_WARN("waiting for the Kafka cluster to answer (bootstrap servers unreachable?)");
+    }
+}
+
+static int setup(struct worker *w, char *err, size_t errlen)
+{
+    const struct clw_config *cfg = w->cfg;
+    if (clw_config_parse_endpoint(cfg->api_endpoint, &w->ep, err, errlen) != 0)
+        return -1;
+    w->limits.max_bytes = 64 * 1024;
+    w->limits.max_instances = (size_t)cfg->worker_max_instances_per_request;
+    w->limits.default_region = cfg->api_region;
+    if (getrandom(&w->rng, sizeof(w->rng), 0) != (ssize_t)sizeof(w->rng))
+        w->rng = (uint64_t)clw_clock_wall_ms() ^ ((uint64_t)getpid() << 32);
+    w->paused_since = -1;
+    w->metrics = clw_metrics_new();
+    w->gate = clw_gate_new();
+    if (w->metrics == NULL || w->gate == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (cfg->metrics_listen[0] != '\0') {
+        w->httpd = clw_httpd_start(cfg->metrics_listen, w->metrics, err, errlen);
+        if (w->httpd == NULL)
+            return -1;
+        const char *colon = strrchr(cfg->metrics_listen, ':');
+        int host_len = colon ? (int)(colon - cfg->metrics_listen) : 0;
+        CLW_INFO("metrics listening on %.*s:%d", host_len, cfg->metrics_listen,
+                 clw_httpd_port(w->httpd));
+    }
+    struct clw_http_opts hopts = {
+        .timeout_ms = cfg->api_timeout_ms,
+        .connect_timeout_ms = cfg->api_connect_timeout_ms,
+        .ca_file = cfg->api_ca_file,
+        .max_body = MAX_RESPONSE_BODY,
+        .max_connections = (long)cfg->worker_max_in_flight + 16,
+    };
+    w->http = clw_http_new(&hopts, err, errlen);
+    if (w->http == NULL)
+        return -1;
+    struct clw_kafka_handlers h = {
+        .arg = w,
+        .message = clw_worker_on_message,
+        .assigned = clw_worker_on_assigned,
+        .revoked = clw_worker_on_revoked,
+        .delivered = clw_worker_on_delivered,
+        .fatal = on_fatal,
+    };
+    w->kafka = clw_kafka_new(cfg, &h, err, errlen);
+    return w->kafka != NULL ? 0 : -1;
+}
+
+/* Stop: no new calls, pause fetching, let calls already sent finish and their outcomes be
+ * acknowledged (bounded), then leave the group, which commits what was stored. */
+static void drain(struct worker *w)
+{
+    w->stopping = 1;
+    clw_worker_sync_all_pauses(w);
+    int64_t deadline = clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms;
+    CLW_INFO("stopping: %zu call(s) in flight", w->calling);
+    for (;;) {
+        int busy = w->calling > 0 || w->orphans > 0;
+        for (size_t i = 0; i < w->n_parts && !busy; i++) {
+            const struct part *p = w->parts[i];
+            for (const struct job *job = p ? p->jobs : NULL; job != NULL && !busy;
+                 job = job->pnext)
+                busy = job->state == JOB_PUBLISHING || job->state == JOB_REPUBLISH;
+        }
+        int64_t left = deadline - clw_clock_mono_ms();
+        if (!busy || left <= 0)
+            break;
+        clw_worker_turn(w, 0, left < 100 ? (int)left : 100);
+    }
+}
+
+static void teardown(struct worker *w)
+{
+    if (w->kafka != NULL) {
+        /* Leaving the group runs the revoke handler, which forgets every partition. */
+        clw_kafka_close(w->kafka, 5000);
+        /* Whatever the close could not forget (no assignment callbacks ran). */
+        for (size_t i = 0; i < w->n_parts; i++)
+            if (w->parts[i] != NULL)
+                clw_worker_forget_part(w, w->parts[i]);
+        clw_kafka_poll_producer(w->kafka);
+        clw_kafka_free(w->kafka);
+    }
+    if (w->httpd != NULL)
+        clw_httpd_stop(w->httpd);
+    clw_http_free(w->http);
+    clw_gate_free(w->gate);
+    clw_timers_free(&w->timers);
+    clw_metrics_free(w->metrics);
+    free(w->parts);
+}
+
+int clw_worker_run(struct clw_config *cfg, const struct clw_worker_io *io)
+{
+    struct worker w;
+    memset(&w, 0, sizeof(w));
+    w.cfg = cfg;
+    w.io = io;
+    char err[512];
+    if (setup(&w, err, sizeof(err)) != 0) {
+        CLW_ERROR("cannot start: %s", err);
+        teardown(&w);
+        return CLW_EXIT_FATAL;
+    }
+    if (await_results_topic(&w) != 0) {
+        teardown(&w);
+        return w.exit_code;
+    }
+    clw_metrics_set_producer_ok(w.metrics, 1);
+    if (clw_kafka_subscribe(w.kafka, err, sizeof(err)) != 0) {
+        CLW_ERROR("%s", err);
+        teardown(&w);
+        return CLW_EXIT_FATAL;
+    }
+    CLW_INFO("classiclink-worker %s consuming %s (group %s), publishing to %s, API %s%s",
+             CLW_VERSION, cfg->topic_requests, cfg->kafka_group_id, cfg->topic_results,
+             w.ep.https ? "https://" : "http://", w.ep.host);
+    while (!*io->stop && !w.stopping) {
+        if (*io->hup) {
+            *io->hup = 0;
+            handle_hup(&w);
+        }
+        clw_worker_turn(&w, 1, IDLE_WAIT_MS);
+    }
+    drain(&w);
+    int code = w.exit_code;
+    teardown(&w);
+    CLW_INFO("stopped");
+    return code;
+}

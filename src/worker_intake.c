@@ -1,0 +1,367 @@
+/* Worker intake: records become jobs; partitions are assigned, paused, drained and forgotten. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clw/clock.h"
+#include "worker_internal.h"
+
+/* Request headers carried unchanged to the outcome (contract section 3). */
+static const char *const carried_headers[] = {"traceparent", "tracestate", "baggage",
+                                              "kafka_correlationId", "x-request-id"};
+
+static struct part *part_get(struct worker *w, int32_t id, int create)
+{
+    if (id < 0)
+        return NULL;
+    if ((size_t)id >= w->n_parts) {
+        if (!create)
+            return NULL;
+        size_t n = (size_t)id + 1;
+        struct part **p = realloc(w->parts, n * sizeof(*p));
+        if (p == NULL)
+            return NULL;
+        for (size_t i = w->n_parts; i < n; i++)
+            p[i] = NULL;
+        w->parts = p;
+        w->n_parts = n;
+    }
+    if (w->parts[id] == NULL && create) {
+        struct part *p = calloc(1, sizeof(*p));
+        if (p == NULL)
+            return NULL;
+        p->id = id;
+        p->stored = -1;
+        p->offs = clw_offsets_new();
+        if (p->offs == NULL) {
+            free(p);
+            return NULL;
+        }
+        w->parts[id] = p;
+    }
+    return w->parts[id];
+}
+
+static void part_link(struct part *p, struct job *job)
+{
+    job->part = p;
+    job->pprev = NULL;
+    job->pnext = p->jobs;
+    if (p->jobs != NULL)
+        p->jobs->pprev = job;
+    p->jobs = job;
+    p->n_jobs++;
+}
+
+static void part_unlink(struct job *job)
+{
+    struct part *p = job->part;
+    if (p == NULL)
+        return;
+    if (job->pprev != NULL)
+        job->pprev->pnext = job->pnext;
+    else
+        p->jobs = job->pnext;
+    if (job->pnext != NULL)
+        job->pnext->pprev = job->pprev;
+    job->pprev = job->pnext = NULL;
+    p->n_jobs--;
+    job->part = NULL;
+}
+
+void clw_worker_job_free(struct job *job)
+{
+    part_unlink(job);
+    clw_request_free(&job->req);
+    clw_answer_free(&job->last);
+    free(job->key);
+    for (size_t i = 0; i < job->n_hdrs; i++) {
+        free((char *)job->hdrs[i].name);
+        free((void *)job->hdrs[i].value);
+    }
+    free(job->hdrs);
+    free(job->out);
+    free(job);
+}
+
+void clw_worker_sync_pause(struct worker *w, struct part *p)
+{
+    int want = p->window_paused || w->fault_active || w->circuit_open || w->publish_stuck ||
+               w->stopping;
+    if (p->revoking || want == p->fetch_paused)
+        return;
+    clw_kafka_pause(w->kafka, p->id, want);
+    p->fetch_paused = want;
+    CLW_DEBUG("partition %d %s", (int)p->id, want ? "paused" : "resumed");
+}
+
+void clw_worker_sync_all_pauses(struct worker *w)
+{
+    for (size_t i = 0; i < w->n_parts; i++)
+        if (w->parts[i] != NULL)
+            clw_worker_sync_pause(w, w->parts[i]);
+}
+
+static void copy_headers(struct job *job, const struct clw_kafka_msg *msg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < msg->n_headers; i++)
+        for (size_t c = 0; c < sizeof(carried_headers) / sizeof(carried_headers[0]); c++)
+            if (strcmp(msg->headers[i].name, carried_headers[c]) == 0)
+                n++;
+    if (n == 0)
+        return;
+    job->hdrs = calloc(n, sizeof(*job->hdrs));
+    if (job->hdrs == NULL)
+        return;
+    for (size_t i = 0; i < msg->n_headers; i++) {
+        const struct clw_kafka_header *h = &msg->headers[i];
+        int carried = 0;
+        for (size_t c = 0; c < sizeof(carried_headers) / sizeof(carried_headers[0]); c++)
+            carried |= strcmp(h->name, carried_headers[c]) == 0;
+        if (!carried)
+            continue;
+        struct clw_kafka_header *out = &job->hdrs[job->n_hdrs];
+        out->name = strdup(h->name);
+        void *value = NULL;
+        if (h->value != NULL) {
+            value = malloc(h->value_len + 1);
+            if (value != NULL) {
+                memcpy(value, h->value, h->value_len);
+                ((char *)value)[h->value_len] = '\0';
+            }
+        }
+        if (out->name == NULL || (h->value != NULL && value == NULL)) {
+            free((char *)out->name);
+            free(value);
+            continue;
+        }
+        out->value = value;
+        out->value_len = h->value_len;
+        job->n_hdrs++;
+        /* traceparent = version-traceid-parentid-flags: the trace id goes into log context. */
+        if (strcmp(h->name, "traceparent") == 0 && h->value_len >= 35 && value != NULL) {
+            const char *v = value;
+            if (v[2] == '-' && v[35] == '-') {
+                memcpy(job->trace_id, v + 3, 32);
+                job->trace_id[32] = '\0';
+            }
+        }
+    }
+}
+
+static void window_check(struct worker *w, struct part *p)
+{
+    size_t pending = clw_offsets_pending(p->offs);
+    size_t max = (size_t)w->cfg->worker_max_pending_per_partition;
+    if (!p->window_paused && pending >= max) {
+        p->window_paused = 1;
+        clw_worker_sync_pause(w, p);
+    } else if (p->window_paused && pending <= max / 2) {
+        p->window_paused = 0;
+        clw_worker_sync_pause(w, p);
+    }
+}
+
+void clw_worker_on_message(void *arg, const struct clw_kafka_msg *msg)
+{
+    struct worker *w = arg;
+    struct part *p = part_get(w, msg->partition, 1);
+    if (p == NULL) {
+        CLW_ERROR("out of memory taking %s [%d] offset %lld", msg->topic, (int)msg->partition,
+                  (long long)msg->offset);
+        return; /* not marked taken: the offset is never stored past it */
+    }
+    if (clw_offsets_add(p->offs, msg->offset) != 0) {
+        /* Already taken in this assignment (a re-delivery): its first copy is in progress. */
+        CLW_DEBUG("skipping re-delivered %s [%d] offset %lld", msg->topic, (int)msg->partition,
+                  (long long)msg->offset);
+        return;
+    }
+    clw_metrics_consumed(w->metrics);
+    struct job *job = calloc(1, sizeof(*job));
+    if (job == NULL)
+        goto oom;
+    job->w = w;
+    job->offset = msg->offset;
+    job->first_attempt_mono = -1;
+    job->enqueued_ms = msg->timestamp_ms;
+    job->received_ms = clw_clock_wall_ms();
+    job->received_mono = clw_clock_mono_ms();
+    clw_timer_init(&job->timer);
+    part_link(p, job);
+    if (msg->key != NULL) {
+        job->key = malloc(msg->key_len + 1);
+        if (job->key == NULL)
+            goto oom;
+        memcpy(job->key, msg->key, msg->key_len);
+        job->key[msg->key_len] = '\0';
+        job->key_len = msg->key_len;
+    }
+    copy_headers(job, msg);
+
+    char default_id[300];
+    snprintf(default_id, sizeof(default_id), "%s:%d:%lld", msg->topic, (int)msg->partition,
+             (long long)msg->offset);
+    if (clw_request_parse(&job->req, msg->value, msg->value_len, default_id, &w->limits) != 0)
+        goto oom;
+    struct clw_log_ctx ctx;
+    clw_worker_log_ctx(job, &ctx);
+    if (!job->req.valid) {
+        CLW_LOG(CLW_LOG_INFO, &ctx, "invalid request: %s: %s", job->req.reason,
+                job->req.detail ? job->req.detail : "");
+        clw_worker_finalize(w, job, 0, "invalid_request");
+    } else {
+        CLW_LOG(CLW_LOG_DEBUG, &ctx, "request taken: %s %s, %zu instance(s)",
+                clw_action_name(job->req.action), job->req.vpc_id, job->req.n_instances);
+        job->state = JOB_GATED;
+        int rc = clw_gate_enter(w->gate, job, (const char *const *)job->req.instance_ids,
+                                job->req.n_instances, &job->ticket);
+        if (rc < 0)
+            goto oom;
+        if (rc == 1)
+            clw_worker_enqueue_ready(w, job, 0);
+    }
+    window_check(w, p);
+    return;
+oom:
+    /* The offset stays pending, so it is never committed and is redone after a restart. */
+    CLW_ERROR("out of memory taking %s [%d] offset %lld", msg->topic, (int)msg->partition,
+              (long long)msg->offset);
+    if (job != NULL) {
+        part_unlink(job);
+        clw_request_free(&job->req);
+        free(job->key);
+        free(job);
+    }
+}
+
+void clw_worker_on_assigned(void *arg, const int32_t *partitions, size_t n)
+{
+    struct worker *w = arg;
+    for (size_t i = 0; i < n; i++) {
+        struct part *p = part_get(w, partitions[i], 1);
+        if (p == NULL) {
+            CLW_ERROR("out of memory assigning partition %d", (int)partitions[i]);
+            continue;
+        }
+        p->revoking = 0;
+    }
+    w->joined = 1;
+    size_t assigned = 0;
+    for (size_t i = 0; i < w->n_parts; i++)
+        assigned += w->parts[i] != NULL;
+    clw_metrics_set_group(w->metrics, 1, (int)assigned);
+    clw_worker_sync_all_pauses(w);
+}
+
+/* Removes a job that will get no outcome from this worker: it is redone by whoever consumes its
+ * partition next. A job whose outcome is being published cannot be taken back: it becomes an
+ * orphan, freed by its delivery report. */
+void clw_worker_abandon(struct worker *w, struct job *job)
+{
+    switch (job->state) {
+    case JOB_PUBLISHING:
+        part_unlink(job);
+        w->orphans++;
+        return;
+    case JOB_CALLING:
+        if (clw_http_cancel(w->http, job))
+            w->calling--;
+        if (job->probe)
+            w->probe_in_flight = 0;
+        break;
+    case JOB_READY:
+        clw_worker_list_remove(&w->ready, job);
+        break;
+    case JOB_HELD:
+        clw_worker_list_remove(&w->held, job);
+        break;
+    case JOB_BACKOFF:
+    case JOB_REPUBLISH:
+        clw_timers_disarm(&w->timers, &job->timer);
+        break;
+    case JOB_GATED:
+        break;
+    }
+    if (job->ticket != NULL) {
+        struct clw_gate_ticket *t = job->ticket;
+        job->ticket = NULL;
+        clw_gate_leave(w->gate, t, clw_worker_gate_ready, w);
+    }
+    clw_worker_job_free(job);
+}
+
+static int part_busy(const struct part *p)
+{
+    for (const struct job *job = p->jobs; job != NULL; job = job->pnext)
+        if (job->state == JOB_CALLING || job->state == JOB_PUBLISHING ||
+            job->state == JOB_REPUBLISH)
+            return 1;
+    return 0;
+}
+
+void clw_worker_forget_part(struct worker *w, struct part *p)
+{
+    while (p->jobs != NULL)
+        clw_worker_abandon(w, p->jobs);
+    w->parts[p->id] = NULL;
+    clw_metrics_forget_partition(w->metrics, p->id);
+    clw_offsets_free(p->offs);
+    free(p);
+}
+
+/* Abandons the jobs of p that have not started (they are redone by the next owner) and marks
+ * the calls in flight so that they finish without retries. */
+static void part_wind_down(struct worker *w, struct part *p)
+{
+    p->revoking = 1;
+    struct job *next;
+    for (struct job *job = p->jobs; job != NULL; job = next) {
+        next = job->pnext;
+        if (job->state == JOB_CALLING)
+            job->abandon = 1;
+        else if (job->state != JOB_PUBLISHING && job->state != JOB_REPUBLISH)
+            clw_worker_abandon(w, job);
+    }
+}
+
+void clw_worker_on_revoked(void *arg, const int32_t *partitions, size_t n, int lost)
+{
+    struct worker *w = arg;
+    for (size_t i = 0; i < n; i++) {
+        struct part *p = part_get(w, partitions[i], 0);
+        if (p != NULL)
+            part_wind_down(w, p);
+    }
+    if (!lost && !w->stopping) {
+        /* (A stopping worker has drained already.) Let calls already sent finish and their outcomes be acknowledged, within the limit;
+         * every acknowledgement stores its partition's new commit point. */
+        int64_t deadline = clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms;
+        for (;;) {
+            int busy = 0;
+            for (size_t i = 0; i < n && !busy; i++) {
+                struct part *p = part_get(w, partitions[i], 0);
+                busy = p != NULL && part_busy(p);
+            }
+            int64_t left = deadline - clw_clock_mono_ms();
+            if (!busy || left <= 0)
+                break;
+            clw_worker_turn(w, 0, left < 100 ? (int)left : 100);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct part *p = part_get(w, partitions[i], 0);
+        if (p == NULL)
+            continue;
+        if (p->n_jobs > 0)
+            CLW_WARN("partition %d revoked with %zu request(s) unfinished; the next owner redoes "
+                     "them",
+                     (int)p->id, p->n_jobs);
+        clw_worker_forget_part(w, p);
+    }
+    size_t assigned = 0;
+    for (size_t i = 0; i < w->n_parts; i++)
+        assigned += w->parts[i] != NULL;
+    clw_metrics_set_group(w->metrics, w->joined, (int)assigned);
+}

@@ -1,0 +1,150 @@
+/* Worker internals shared by the worker_*.c files: the job, partition and worker structs. */
+#ifndef CLW_WORKER_INTERNAL_H
+#define CLW_WORKER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clw/answer.h"
+#include "clw/config.h"
+#include "clw/gate.h"
+#include "clw/http.h"
+#include "clw/httpd.h"
+#include "clw/kafka.h"
+#include "clw/log.h"
+#include "clw/metrics.h"
+#include "clw/offsets.h"
+#include "clw/request.h"
+#include "clw/timers.h"
+#include "clw/worker.h"
+
+enum job_state {
+    JOB_GATED,      /* waiting for an earlier request on one of its instances */
+    JOB_READY,      /* may start; waiting for an in-flight slot (in the ready queue) */
+    JOB_CALLING,    /* an API call is in flight */
+    JOB_BACKOFF,    /* waiting for its retry time (timer armed) */
+    JOB_HELD,       /* parked by a worker fault (in the held list) */
+    JOB_PUBLISHING, /* outcome produced, waiting for the delivery report */
+    JOB_REPUBLISH,  /* outcome must be produced again (timer armed) */
+};
+
+struct part;
+
+/* One consumed record from intake until its outcome is acknowledged (or it is abandoned). Owned
+ * by its partition's job list; an orphan (part == NULL) is owned by the pending delivery. */
+struct job {
+    struct worker *w;
+    struct part *part;
+    int64_t offset;
+    enum job_state state;
+    struct job *prev, *next;   /* ready queue or held list */
+    struct job *pprev, *pnext; /* partition's job list */
+    struct clw_timer timer;
+    struct clw_gate_ticket *ticket;
+    struct clw_request req;
+    char *key; /* record key, NULL when none */
+    size_t key_len;
+    struct clw_kafka_header *hdrs; /* carried request headers (owned copies) */
+    size_t n_hdrs;
+    char trace_id[33];
+    int64_t enqueued_ms; /* record timestamp, -1 unknown */
+    int64_t received_ms;
+    int64_t received_mono;
+    int attempts;
+    int resign_streak;
+    int64_t first_attempt_mono; /* -1 before the first attempt */
+    int64_t paused_base;        /* worker paused time at the first attempt */
+    int64_t call_started_mono;
+    int abandon; /* its partition is going away: finish the call, retry nothing */
+    int probe;   /* this call probes a worker fault or an open circuit */
+    struct clw_answer last;
+    int has_last;
+    char *out; /* encoded outcome, kept until acknowledged */
+    size_t out_len;
+    int succeeded;
+    const char *error_class;
+};
+
+/* State of one assigned requests-topic partition. */
+struct part {
+    int32_t id;
+    struct clw_offsets *offs;
+    struct job *jobs; /* every live job of the partition */
+    size_t n_jobs;
+    int window_paused; /* too many records pending */
+    int fetch_paused;  /* what the consumer was last told */
+    int revoking;
+    int64_t stored; /* last stored next-offset, -1 none */
+};
+
+struct jobq {
+    struct job *head, *tail;
+    size_t len;
+};
+
+struct worker {
+    struct clw_config *cfg;
+    const struct clw_worker_io *io;
+    struct clw_endpoint ep;
+    struct clw_request_limits limits;
+    struct clw_kafka *kafka;
+    struct clw_http *http;
+    struct clw_gate *gate;
+    struct clw_metrics *metrics;
+    struct clw_httpd *httpd;
+    struct clw_timers timers;
+    struct part **parts; /* indexed by partition id */
+    size_t n_parts;
+    struct jobq ready;
+    struct jobq held;
+    size_t calling;
+    size_t orphans; /* jobs of forgotten partitions still waiting for a delivery report */
+    uint64_t rng;
+    int stopping;
+    int exit_code;
+    int joined;
+    /* pauses */
+    int fault_active;
+    char fault_reason[256];
+    int circuit_open;
+    int publish_stuck;
+    int probe_in_flight;
+    int64_t next_probe_mono;
+    int transient_streak;
+    char streak_key[64];
+    int streak_distinct;
+    int64_t paused_total; /* ms spent paused, ended pauses */
+    int64_t paused_since; /* -1 when not paused */
+    int64_t next_housekeeping;
+};
+
+/* worker_intake.c */
+void clw_worker_on_message(void *arg, const struct clw_kafka_msg *msg);
+void clw_worker_on_assigned(void *arg, const int32_t *partitions, size_t n);
+void clw_worker_on_revoked(void *arg, const int32_t *partitions, size_t n, int lost);
+void clw_worker_sync_pause(struct worker *w, struct part *p);
+void clw_worker_sync_all_pauses(struct worker *w);
+void clw_worker_abandon(struct worker *w, struct job *job);
+void clw_worker_job_free(struct job *job);
+void clw_worker_forget_part(struct worker *w, struct part *p);
+
+/* worker_call.c */
+void clw_worker_dispatch(struct worker *w, int64_t now);
+void clw_worker_on_http_done(void *opaque, struct clw_answer *ans, int sent, void *arg);
+void clw_worker_gate_ready(void *job, void *arg);
+void clw_worker_enqueue_ready(struct worker *w, struct job *job, int front);
+void clw_worker_list_remove(struct jobq *q, struct job *job);
+void clw_worker_pause_update(struct worker *w, int64_t now);
+int64_t clw_worker_paused_total(const struct worker *w, int64_t now);
+
+/* worker_publish.c */
+void clw_worker_finalize(struct worker *w, struct job *job, int succeeded, const char *error_class);
+void clw_worker_publish(struct worker *w, struct job *job);
+void clw_worker_on_delivered(void *arg, void *opaque, enum clw_publish_err err, const char *errstr);
+void clw_worker_log_ctx(const struct job *job, struct clw_log_ctx *ctx);
+
+/* worker.c */
+void clw_worker_turn(struct worker *w, int consume, int max_wait_ms);
+void clw_worker_on_timer(struct worker *w, struct job *job, int64_t now);
+
+#endif

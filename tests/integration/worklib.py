@@ -1,0 +1,201 @@
+"""worklib: run the real classiclink-worker binary in integration tests.
+
+Python 3 standard library only. The worker's stderr (JSON log lines) is collected by a reader
+thread; tests wait on log conditions and process exit, never on sleeps.
+"""
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+
+import kafkalib
+
+REQUESTS = "classiclink.requests"
+RESULTS = "classiclink.results"
+SECRET_ID = "AKIDclwTestSecretId0000000000000001"
+SECRET_KEY = "clwTestSecretKeyDoNotLeak0123456789"
+
+
+def worker_path():
+    return os.path.join(kafkalib.build_dir(), "src", "classiclink-worker")
+
+
+class Worker:
+    """One classiclink-worker process.
+
+    settings: dict of configuration keys passed with -X (override the test defaults).
+    """
+
+    def __init__(self, bootstrap, api_url, settings=None, env=None, log_path=None,
+                 group="clw-it", secret_id=SECRET_ID, secret_key=SECRET_KEY, args=None):
+        conf = {
+            "kafka.bootstrap.servers": bootstrap,
+            "kafka.group.id": group,
+            "kafka.consumer.session.timeout.ms": "6000",
+            "kafka.consumer.auto.commit.interval.ms": "200",
+            "kafka.consumer.fetch.wait.max.ms": "50",
+            "kafka.producer.linger.ms": "1",
+            "api.endpoint": api_url,
+            "api.region": "ap-guangzhou",
+            "api.timeout_ms": "5000",
+            "retry.initial_backoff_ms": "20",
+            "retry.max_backoff_ms": "200",
+            "worker.shutdown_timeout_ms": "10000",
+            "metrics.listen": "127.0.0.1:0",
+            "log.level": "debug",
+        }
+        conf.update(settings or {})
+        self.settings = conf
+        cmd = [worker_path(), "-c", "/dev/null"]
+        for k, v in conf.items():
+            cmd += ["-X", "%s=%s" % (k, v)]
+        cmd += args or []
+        full_env = dict(os.environ)
+        for name in ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY",
+                     "TENCENTCLOUD_SESSION_TOKEN", "TENCENTCLOUD_REGION"):
+            full_env.pop(name, None)
+        if secret_id is not None:
+            full_env["TENCENTCLOUD_SECRET_ID"] = secret_id
+        if secret_key is not None:
+            full_env["TENCENTCLOUD_SECRET_KEY"] = secret_key
+        full_env.update(env or {})
+        self.log_path = log_path
+        self._log_file = open(log_path, "a", encoding="utf-8") if log_path else None
+        self.lines = []  # every stderr line
+        self._cond = threading.Condition()
+        self._eof = False
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=full_env)
+        self._readers = [threading.Thread(target=self._read, args=(self.proc.stderr,),
+                                          daemon=True),
+                         threading.Thread(target=self._read, args=(self.proc.stdout,),
+                                          daemon=True)]
+        for t in self._readers:
+            t.start()
+
+    def _read(self, stream):
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if self._log_file:
+                self._log_file.write(line + "\n")
+                self._log_file.flush()
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    def records(self):
+        """The JSON log records so far (non-JSON lines skipped)."""
+        out = []
+        with self._cond:
+            lines = list(self.lines)
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def wait_log(self, predicate, timeout_s=30.0, what="log line"):
+        """Waits for a log line for which predicate(line_str) is true; returns it."""
+        deadline = time.monotonic() + timeout_s
+        seen = 0
+        with self._cond:
+            while True:
+                while seen < len(self.lines):
+                    line = self.lines[seen]
+                    seen += 1
+                    if predicate(line):
+                        return line
+                if self._eof:
+                    raise AssertionError("worker exited (%s) before %s:\n%s" % (
+                        self.proc.poll(), what, self.tail()))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("timed out waiting for %s:\n%s" % (what, self.tail()))
+                self._cond.wait(left)
+
+    def wait_msg(self, fragment, timeout_s=30.0):
+        return self.wait_log(lambda l: fragment in l, timeout_s, repr(fragment))
+
+    def wait_assigned(self, timeout_s=30.0):
+        return self.wait_msg("assigned ", timeout_s)
+
+    def metrics_port(self, timeout_s=30.0):
+        line = self.wait_msg("metrics listening on", timeout_s)
+        return int(json.loads(line)["msg"].rsplit(":", 1)[1])
+
+    def http_get(self, path, timeout_s=5.0):
+        """(status, body) of GET path on the operations listener."""
+        url = "http://127.0.0.1:%d%s" % (self.metrics_port(), path)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def tail(self, n=40):
+        with self._cond:
+            return "\n".join(self.lines[-n:])
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def stop(self, timeout_s=60.0):
+        """SIGTERM and wait; returns the exit status."""
+        self.signal(signal.SIGTERM)
+        return self.wait(timeout_s)
+
+    def kill(self):
+        self.signal(signal.SIGKILL)
+        return self.wait(30)
+
+    def wait(self, timeout_s=60.0):
+        try:
+            rc = self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("worker did not exit within %.0f s:\n%s" % (timeout_s,
+                                                                              self.tail()))
+        for t in self._readers:
+            t.join(10)
+        if self._log_file:
+            self._log_file.close()
+            self._log_file = None
+        return rc
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.kill()
+        else:
+            self.wait()
+
+
+def request(vpc="vpc-demo1", instances=("ins-a1",), request_id=None, **extra):
+    """A request value as a JSON string."""
+    body = {"vpcId": vpc, "instanceIds": list(instances)}
+    if request_id is not None:
+        body["requestId"] = request_id
+    body.update(extra)
+    return json.dumps(body)
+
+
+def outcome_values(records):
+    """Decoded outcome JSON values of consumed result records."""
+    return [json.loads(r["value"]) for r in records]
+
+
+def by_request_id(outcomes):
+    out = {}
+    for o in outcomes:
+        out.setdefault(o["requestId"], []).append(o)
+    return out
