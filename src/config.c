@@ -823,15 +823,38 @@ static const char *scope_prefix(enum clw_kafka_scope scope)
     }
 }
 
+/* Appends a kafka property entry called name with no value yet; NULL when out of memory. */
+static struct clw_kafka_prop *new_kafka_prop(struct clw_config *cfg, enum clw_kafka_scope scope,
+                                             const char *name)
+{
+    struct clw_kafka_prop *props;
+    struct clw_kafka_prop *p = NULL;
+    char *nname = strdup(name);
+
+    if (!nname)
+        goto out;
+    props = realloc(cfg->kafka_props, (cfg->kafka_props_len + 1) * sizeof(*props));
+    if (!props)
+        goto out;
+    cfg->kafka_props = props;
+    p = &props[cfg->kafka_props_len++];
+    p->scope = scope;
+    p->name = nname;
+    p->value = NULL;
+    p->source = NULL;
+    nname = NULL;
+out:
+    free(nname);
+    return p;
+}
+
 static int set_kafka(struct clw_config *cfg, const char *key, const char *value, const char *source,
                      char *err, size_t errlen)
 {
     char kshow[96];
     enum clw_kafka_scope scope = CLW_KAFKA_BOTH;
     const char *name = key + strlen("kafka.");
-    struct clw_kafka_prop *props;
     struct clw_kafka_prop *p = NULL;
-    char *nname = NULL;
     char *nvalue = NULL;
     char *nsource = NULL;
     int rank = source_rank(source);
@@ -895,19 +918,9 @@ static int set_kafka(struct clw_config *cfg, const char *key, const char *value,
     if (!nvalue || !nsource)
         goto oom;
     if (!p) {
-        nname = strdup(name);
-        if (!nname)
+        p = new_kafka_prop(cfg, scope, name);
+        if (!p)
             goto oom;
-        props = realloc(cfg->kafka_props, (cfg->kafka_props_len + 1) * sizeof(*props));
-        if (!props)
-            goto oom;
-        cfg->kafka_props = props;
-        p = &props[cfg->kafka_props_len++];
-        p->scope = scope;
-        p->name = nname;
-        p->value = NULL;
-        p->source = NULL;
-        nname = NULL;
     }
     free_wiped(p->value);
     free(p->source);
@@ -923,7 +936,6 @@ static int set_kafka(struct clw_config *cfg, const char *key, const char *value,
 oom:
     set_err(err, errlen, "%s: out of memory", kshow);
 out:
-    free(nname);
     free_wiped(nvalue);
     free(nsource);
     return rc;

@@ -395,7 +395,7 @@ void clw_metrics_set_paused(struct clw_metrics *m, enum clw_pause_reason r, int 
     /* Kept as printable ASCII only, so the readiness body is valid JSON and one line whatever
      * the caller passed; anything else becomes '?'. */
     if (on && detail) {
-        for (; detail[i] && i < METRICS_DETAIL_MAX; i++) {
+        for (; i < METRICS_DETAIL_MAX && detail[i]; i++) {
             c = (unsigned char)detail[i];
             out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
         }
