@@ -125,6 +125,22 @@ class Worker:
                     raise AssertionError("timed out waiting for %s:\n%s" % (what, self.tail()))
                 self._cond.wait(left)
 
+    def wait_count(self, fragment, count, timeout_s=30.0):
+        """Waits until `count` log lines contain fragment."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                if sum(1 for l in self.lines if fragment in l) >= count:
+                    return
+                if self._eof:
+                    raise AssertionError("worker exited before %d x %r:\n%s" % (
+                        count, fragment, self.tail()))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("timed out waiting for %d x %r:\n%s" % (
+                        count, fragment, self.tail()))
+                self._cond.wait(left)
+
     def wait_msg(self, fragment, timeout_s=30.0):
         return self.wait_log(lambda l: fragment in l, timeout_s, repr(fragment))
 
@@ -257,6 +273,23 @@ class Stack:
 
     def all_outcome_records(self):
         return kafkalib.consume(self.bootstrap, RESULTS, count=None, timeout_s=30.0)
+
+    def wait_outcomes_for(self, request_ids, timeout_s=90.0):
+        """Polls the results topic until every request id has at least one outcome; returns
+        {requestId: [outcome, ...]}."""
+        want = set(request_ids)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            seen = {}
+            for r in self.all_outcome_records():
+                o = json.loads(r["value"])
+                seen.setdefault(o["requestId"], []).append(o)
+            if want <= set(seen):
+                return seen
+            if time.monotonic() > deadline:
+                raise AssertionError("no outcome for %d request(s), e.g. %s" % (
+                    len(want - set(seen)), sorted(want - set(seen))[:5]))
+            time.sleep(0.2)  # polling a topic written by another process
 
     def wait_committed_to_end(self, group="clw-it", timeout_s=30.0):
         """Waits until the group's committed offset equals the end of every requests-topic
