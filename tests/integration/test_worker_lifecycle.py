@@ -178,5 +178,28 @@ class Crash(unittest.TestCase):
             self.assertEqual(w2.stop(), 0)
 
 
+class Rebalance(unittest.TestCase):
+    def test_second_worker_joins_then_first_leaves(self):
+        n = 400
+        with worklib.Stack(partitions=6, sim_args=GEN + ["--latency-ms", "5"]) as st:
+            a = st.worker({"worker.max_in_flight": "8"})
+            st.send([{"key": "b%d" % i, "value": request("vpc-0", ["ins-%d" % i],
+                                                          request_id="b%d" % i, region=REGION)}
+                     for i in range(n)])
+            st.outcome_records(50)
+            b = st.worker({"worker.max_in_flight": "8"}, wait_assigned=False)
+            a.wait_msg("revoking")  # the cooperative rebalance takes partitions from a
+            b.wait_assigned()
+            self.assertEqual(a.stop(), 0)  # a leaves: b takes everything
+            seen = st.wait_outcomes_for("b%d" % i for i in range(n))
+            dups = sum(len(v) - 1 for v in seen.values())
+            print("rebalance test: requests=%d outcomes=%d duplicates=%d lost=0"
+                  % (n, sum(len(v) for v in seen.values()), dups))
+            # Revoked partitions were drained and committed, so nothing ran twice.
+            self.assertEqual(dups, 0)
+            st.wait_committed_to_end()
+            self.assertEqual(b.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
