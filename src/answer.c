@@ -1,4 +1,5 @@
-/* API answer decoding: the v2 JSON body (code, message, codeDesc, taskId) and Retry-After. */
+/* API answer decoding: the v2 and API 3.0 JSON bodies (codes, task ids and status, link
+ * listings) and Retry-After. */
 #include "clw/answer.h"
 
 #include <limits.h>
@@ -13,6 +14,9 @@
 #define EXACT_DOUBLE_LIMIT 9007199254740992.0
 /* A Retry-After longer than a day is taken as a day: the retry budget ends long before. */
 #define RETRY_AFTER_CAP_MS (86400LL * 1000)
+/* Rows of a link listing kept from one answer. A v2 page is at most 50 rows and a v3 page is
+ * similarly small, so more only comes from a broken or hostile endpoint. */
+#define ANSWER_MAX_LINKS 1000
 
 /* A JSON number that is an exact integer within [lo, hi]. */
 static int number_to_ll(const cJSON *item, long long lo, long long hi, long long *out)
@@ -72,30 +76,183 @@ static int string_member(const cJSON *obj, const char *name, char **out)
     return *out != NULL ? 0 : -1;
 }
 
-int clw_answer_parse_body(struct clw_answer *ans, const char *body, size_t len)
+/* Sets every decoded member to "absent" without freeing (ans is zeroed or freed before). */
+static void answer_reset(struct clw_answer *ans, int api_version)
 {
-    cJSON *root = NULL;
-    char *copy = NULL;
-    long long v;
-    int rc = -1;
-
+    ans->api_version = api_version;
     ans->body_json = 0;
     ans->has_code = 0;
     ans->code = 0;
-    ans->has_task_id = 0;
-    ans->task_id = 0;
     ans->code_desc = NULL;
     ans->message = NULL;
+    ans->request_id = NULL;
+    ans->has_task_id = 0;
+    ans->task_id = 0;
+    ans->task_status = -1;
+    ans->links = NULL;
+    ans->n_links = 0;
+    ans->total_count = -1;
+}
+
+static void answer_free_links(struct clw_answer *ans)
+{
+    size_t i;
+
+    for (i = 0; i < ans->n_links; i++) {
+        free(ans->links[i].instance_id);
+        free(ans->links[i].vpc_id);
+        free(ans->links[i].un_vpc_id);
+    }
+    free(ans->links);
+    ans->links = NULL;
+    ans->n_links = 0;
+}
+
+/* Frees what a failed parse had decoded and leaves every member absent. */
+static void answer_drop(struct clw_answer *ans, int api_version)
+{
+    free(ans->message);
+    free(ans->code_desc);
+    free(ans->request_id);
+    answer_free_links(ans);
+    answer_reset(ans, api_version);
+}
+
+/* cJSON decodes the escape \u0000 into a NUL that silently cuts a C string ("ins-1\u0000x"
+ * would read as "ins-1" and could match a requested instance). Every such escape becomes
+ * \uFFFD, a character no id or code contains. Backslashes are taken in pairs, so "\\u0000" (an
+ * escaped backslash, then text) is left alone; outside strings a backslash is no JSON anyway. */
+static void answer_defuse_nul_escapes(char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i + 1 < len) {
+        if (s[i] != '\\') {
+            i++;
+            continue;
+        }
+        if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+            memcpy(s + i + 2, "FFFD", 4);
+        i += 2;
+    }
+}
+
+/* Parses body as one JSON value with nothing after it. *root is NULL when the body is not
+ * JSON. Returns -1 only on allocation failure. */
+static int answer_parse_json(const char *body, size_t len, cJSON **root)
+{
+    char *copy = NULL;
+
+    *root = NULL;
     /* A NUL inside the body would end cJSON's view of it early: not JSON. */
     if (body == NULL || len == 0 || memchr(body, '\0', len) != NULL)
-        goto done;
+        return 0;
     copy = malloc(len + 1);
     if (copy == NULL)
-        goto fail;
+        return -1;
     memcpy(copy, body, len);
     copy[len] = '\0';
+    answer_defuse_nul_escapes(copy, len);
     /* The terminator is inside the length, so require_null_terminated rejects trailing data. */
-    root = cJSON_ParseWithLengthOpts(copy, len + 1, NULL, 1);
+    *root = cJSON_ParseWithLengthOpts(copy, len + 1, NULL, 1);
+    free(copy);
+    return 0;
+}
+
+/* The member names of one link row: v2 {instanceId, vpcId, unVpcId}, v3 {InstanceId, VpcId}. */
+struct link_names {
+    const char *instance_id;
+    const char *vpc_id;
+    const char *un_vpc_id; /* NULL: the grammar has none */
+};
+
+static int link_row_usable(const cJSON *row, const struct link_names *names)
+{
+    return cJSON_IsObject(row) &&
+           cJSON_IsString(cJSON_GetObjectItemCaseSensitive(row, names->instance_id));
+}
+
+/* Copies the usable rows of the array member name of obj (objects with a string instance id;
+ * at most ANSWER_MAX_LINKS, the rest ignored) into ans->links. Anything that is not such an
+ * array leaves no links. Two passes: the first only counts, so the copy is allocated once at
+ * its final size. Returns -1 on allocation failure (the links so far stay in ans). */
+static int links_member(struct clw_answer *ans, const cJSON *obj, const char *name,
+                        const struct link_names *names)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, name);
+    const cJSON *row;
+    size_t want = 0;
+
+    if (!cJSON_IsArray(arr))
+        return 0;
+    cJSON_ArrayForEach(row, arr)
+    {
+        if (want == ANSWER_MAX_LINKS)
+            break;
+        if (link_row_usable(row, names))
+            want++;
+    }
+    if (want == 0)
+        return 0;
+    ans->links = calloc(want, sizeof(*ans->links));
+    if (ans->links == NULL)
+        return -1;
+    cJSON_ArrayForEach(row, arr)
+    {
+        struct clw_link *link;
+
+        if (ans->n_links == want)
+            break;
+        if (!link_row_usable(row, names))
+            continue;
+        link = &ans->links[ans->n_links++];
+        if (string_member(row, names->instance_id, &link->instance_id) != 0 ||
+            string_member(row, names->vpc_id, &link->vpc_id) != 0)
+            return -1;
+        if (names->un_vpc_id != NULL && string_member(row, names->un_vpc_id, &link->un_vpc_id) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* DescribeVpcTaskResult's data.status: 0 success, 1 failed, 2 running; anything else absent. */
+static void task_status_member(struct clw_answer *ans, const cJSON *obj)
+{
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
+    long long v;
+
+    if (cJSON_IsObject(data) && integer_member(data, "status", 0, 2, &v))
+        ans->task_status = (int)v;
+}
+
+static void total_count_member(struct clw_answer *ans, const cJSON *obj, const char *name)
+{
+    long long v;
+
+    if (integer_member(obj, name, 0, LONG_MAX, &v))
+        ans->total_count = (long)v;
+}
+
+static void task_id_member(struct clw_answer *ans, const cJSON *obj, const char *name)
+{
+    long long v;
+
+    if (integer_member(obj, name, LLONG_MIN, LLONG_MAX, &v)) {
+        ans->has_task_id = 1;
+        ans->task_id = v;
+    }
+}
+
+int clw_answer_parse_body(struct clw_answer *ans, const char *body, size_t len)
+{
+    static const struct link_names v2_link = {"instanceId", "vpcId", "unVpcId"};
+    cJSON *root = NULL;
+    long long v;
+    int rc = -1;
+
+    answer_reset(ans, 2);
+    if (answer_parse_json(body, len, &root) != 0)
+        goto fail;
     if (!cJSON_IsObject(root))
         goto done;
     ans->body_json = 1;
@@ -103,25 +260,60 @@ int clw_answer_parse_body(struct clw_answer *ans, const char *body, size_t len)
         ans->has_code = 1;
         ans->code = (long)v;
     }
-    if (integer_member(root, "taskId", LLONG_MIN, LLONG_MAX, &v)) {
-        ans->has_task_id = 1;
-        ans->task_id = v;
-    }
-    if (string_member(root, "message", &ans->message) != 0)
-        goto fail;
-    if (string_member(root, "codeDesc", &ans->code_desc) != 0)
+    task_id_member(ans, root, "taskId");
+    task_status_member(ans, root);
+    total_count_member(ans, root, "totalCount");
+    if (string_member(root, "message", &ans->message) != 0 ||
+        string_member(root, "codeDesc", &ans->code_desc) != 0 ||
+        links_member(ans, root, "data", &v2_link) != 0)
         goto fail;
 done:
     rc = 0;
 fail:
-    if (rc != 0) {
-        free(ans->message);
-        free(ans->code_desc);
-        ans->message = NULL;
-        ans->code_desc = NULL;
-    }
+    if (rc != 0)
+        answer_drop(ans, 2);
     cJSON_Delete(root);
-    free(copy);
+    return rc;
+}
+
+int clw_answer_parse_body_v3(struct clw_answer *ans, const char *body, size_t len)
+{
+    static const struct link_names v3_link = {"InstanceId", "VpcId", NULL};
+    cJSON *root = NULL;
+    const cJSON *resp;
+    const cJSON *err;
+    int rc = -1;
+
+    answer_reset(ans, 3);
+    if (answer_parse_json(body, len, &root) != 0)
+        goto fail;
+    resp = cJSON_GetObjectItemCaseSensitive(root, "Response");
+    if (!cJSON_IsObject(root) || !cJSON_IsObject(resp))
+        goto done;
+    ans->body_json = 1;
+    /* Success is a Response without an Error member. An Error that is not an object (null, a
+     * string, ...) is neither success nor a code: has_code stays 0 with no code_desc, which
+     * classifies like a v2 body without a code. */
+    err = cJSON_GetObjectItemCaseSensitive(resp, "Error");
+    if (err == NULL) {
+        ans->has_code = 1;
+        ans->code = 0;
+    } else if (cJSON_IsObject(err)) {
+        if (string_member(err, "Code", &ans->code_desc) != 0 ||
+            string_member(err, "Message", &ans->message) != 0)
+            goto fail;
+    }
+    task_id_member(ans, resp, "TaskId");
+    total_count_member(ans, resp, "TotalCount");
+    if (string_member(resp, "RequestId", &ans->request_id) != 0 ||
+        links_member(ans, resp, "ClassicLinkInstanceSet", &v3_link) != 0)
+        goto fail;
+done:
+    rc = 0;
+fail:
+    if (rc != 0)
+        answer_drop(ans, 3);
+    cJSON_Delete(root);
     return rc;
 }
 
@@ -131,6 +323,8 @@ void clw_answer_free(struct clw_answer *ans)
         return;
     free(ans->message);
     free(ans->code_desc);
+    free(ans->request_id);
+    answer_free_links(ans);
     memset(ans, 0, sizeof(*ans));
 }
 

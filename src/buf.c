@@ -20,7 +20,7 @@ static int buf_reserve(struct clw_buf *b, size_t n)
     if (n > SIZE_MAX - b->len - 1)
         goto fail;
     need = b->len + n + 1;
-    if (need <= b->cap)
+    if (b->data != NULL && need <= b->cap)
         return 0;
     cap = b->cap ? b->cap : 64;
     while (cap < need) {

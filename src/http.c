@@ -1,7 +1,12 @@
-/* HTTP adapter: curl multi with many API calls in flight, bounded bodies, reused connections. */
+/* HTTP adapter: curl multi with many API calls in flight, bounded bodies, reused connections.
+ * Sockets are watched with epoll and driven by curl_multi_socket_action, so each wake-up costs
+ * O(active sockets), not O(calls in flight) as curl_multi_perform/curl_multi_poll would. */
 #include "clw/http.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +31,15 @@ struct clw_http_call {
     struct clw_http_call *prev, *next; /* the in-flight list */
 };
 
+/* Extra (non-curl) descriptors the event loop waits on, registered once. */
+#define MAX_EXTRA_FDS 8
+
 struct clw_http {
     CURLM *multi;
+    int epfd;
+    int extra[MAX_EXTRA_FDS];
+    size_t n_extra;
+    int64_t timer_due; /* monotonic ms when curl wants CURL_SOCKET_TIMEOUT; -1 none */
     struct clw_http_opts opts;
     char *ca_file;
     struct clw_http_call *calls; /* in flight */
@@ -94,6 +106,38 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* curl tells which sockets to watch for what; socketp remembers that a socket is registered. */
+static int on_socket(CURL *easy, curl_socket_t sock, int what, void *userp, void *socketp)
+{
+    struct clw_http *h = userp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(h->epfd, EPOLL_CTL_DEL, sock, NULL);
+        curl_multi_assign(h->multi, sock, NULL);
+        return 0;
+    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+    ev.data.fd = sock;
+    if (socketp == NULL) {
+        if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, sock, &ev) != 0 && errno == EEXIST)
+            epoll_ctl(h->epfd, EPOLL_CTL_MOD, sock, &ev);
+        curl_multi_assign(h->multi, sock, h);
+    } else if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, sock, &ev) != 0 && errno == ENOENT) {
+        epoll_ctl(h->epfd, EPOLL_CTL_ADD, sock, &ev);
+    }
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct clw_http *h = userp;
+    (void)multi;
+    h->timer_due = timeout_ms < 0 ? -1 : clw_clock_mono_ms() + timeout_ms;
+    return 0;
+}
+
 struct clw_http *clw_http_new(const struct clw_http_opts *opts, char *err, size_t errlen)
 {
     struct clw_http *h = NULL;
@@ -107,6 +151,7 @@ struct clw_http *clw_http_new(const struct clw_http_opts *opts, char *err, size_
     h = calloc(1, sizeof(*h));
     if (h == NULL)
         goto fail;
+    h->epfd = -1;
     h->opts = *opts;
     if (opts->ca_file != NULL && opts->ca_file[0] != '\0') {
         h->ca_file = strdup(opts->ca_file);
@@ -114,10 +159,21 @@ struct clw_http *clw_http_new(const struct clw_http_opts *opts, char *err, size_
             goto fail;
     }
     h->opts.ca_file = h->ca_file;
+    h->timer_due = -1;
+    h->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (h->epfd < 0) {
+        snprintf(err, errlen, "epoll: %s", strerror(errno));
+        clw_http_free(h);
+        return NULL;
+    }
     h->multi = curl_multi_init();
     if (h->multi == NULL)
         goto fail;
     curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, opts->max_connections);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     return h;
 fail:
     snprintf(err, errlen, "cannot create the HTTP client (out of memory)");
@@ -177,6 +233,8 @@ void clw_http_free(struct clw_http *h)
     free(h->idle);
     if (h->multi != NULL)
         curl_multi_cleanup(h->multi);
+    if (h->epfd >= 0)
+        close(h->epfd);
     free(h->ca_file);
     free(h);
 }
@@ -266,19 +324,52 @@ int clw_http_cancel(struct clw_http *h, void *opaque)
     return 0;
 }
 
+static void watch_extra(struct clw_http *h, const int *fds, size_t nfds)
+{
+    for (size_t i = 0; i < nfds; i++) {
+        int known = 0;
+        for (size_t j = 0; j < h->n_extra; j++)
+            known |= h->extra[j] == fds[i];
+        if (known || h->n_extra == MAX_EXTRA_FDS)
+            continue;
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN;
+        ev.data.fd = fds[i];
+        if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fds[i], &ev) == 0)
+            h->extra[h->n_extra++] = fds[i];
+    }
+}
+
+static int is_extra(const struct clw_http *h, int fd)
+{
+    for (size_t j = 0; j < h->n_extra; j++)
+        if (h->extra[j] == fd)
+            return 1;
+    return 0;
+}
+
 int clw_http_wait(struct clw_http *h, const int *fds, size_t nfds, int timeout_ms)
 {
-    struct curl_waitfd extra[8];
-    if (nfds > 8)
-        nfds = 8;
-    for (size_t i = 0; i < nfds; i++) {
-        extra[i].fd = fds[i];
-        extra[i].events = CURL_WAIT_POLLIN;
-        extra[i].revents = 0;
+    watch_extra(h, fds, nfds);
+    int64_t now = clw_clock_mono_ms();
+    if (h->timer_due >= 0 && h->timer_due - now < timeout_ms)
+        timeout_ms = h->timer_due <= now ? 0 : (int)(h->timer_due - now);
+    struct epoll_event events[64];
+    int n = epoll_wait(h->epfd, events, 64, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    int running = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = events[i].data.fd;
+        if (is_extra(h, fd))
+            continue; /* the caller drains its own descriptors */
+        int mask = (events[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                   (events[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                   (events[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(h->multi, fd, mask, &running);
     }
-    int numfds = 0;
-    CURLMcode mc = curl_multi_poll(h->multi, extra, (unsigned)nfds, timeout_ms, &numfds);
-    return mc == CURLM_OK ? 0 : -1;
+    return 0;
 }
 
 static enum clw_transport transport_of(CURLcode rc, int too_large)
@@ -312,7 +403,10 @@ int clw_http_run(struct clw_http *h, clw_http_done_fn *done, void *arg)
 {
     int running = 0;
     int finished = 0;
-    curl_multi_perform(h->multi, &running);
+    if (h->timer_due >= 0 && h->timer_due <= clw_clock_mono_ms()) {
+        h->timer_due = -1;
+        curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
     CURLMsg *msg;
     int left = 0;
     for (;;) {

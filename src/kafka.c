@@ -166,7 +166,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     int32_t *ids = partitions_of(k, parts, &n);
     rd_kafka_error_t *error = NULL;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        CLW_INFO("assigned %d partition(s) (%s)", parts->cnt, cooperative ? "cooperative" : "eager");
+        char list[256];
+        size_t len = 0;
+        list[0] = '\0';
+        for (size_t i = 0; i < n && len + 16 < sizeof(list); i++)
+            len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", i ? "," : "",
+                                    (int)ids[i]);
+        CLW_INFO("assigned %d partition(s) (%s): %s%s", parts->cnt,
+                 cooperative ? "cooperative" : "eager", list, len + 16 >= sizeof(list) ? ",..." : "");
         if (ids != NULL)
             k->h.assigned(k->h.arg, ids, n);
         if (cooperative)

@@ -120,6 +120,15 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 /* Escaping styles: a JSON string body, a bare text value, a quoted text value. */
 enum esc_mode { ESC_JSON, ESC_TEXT, ESC_TEXT_QUOTED };
 
+/* Copies the escape text s (at most 7 bytes) into piece; returns its length. */
+static size_t set_piece(char piece[8], const char *s)
+{
+    size_t n = strlen(s);
+
+    memcpy(piece, s, n + 1);
+    return n;
+}
+
 /* Appends s[0..n) escaped, using at most limit bytes of output; "..." marks a cut. Control
  * characters become \n, \r, \t, or \u00XX (JSON) / \xHH (text); the quote and the backslash are
  * escaped except in bare text; invalid UTF-8 bytes become U+FFFD. cut_in says the input was
@@ -141,20 +150,15 @@ static void out_escaped(struct log_out *o, const char *s, size_t n, size_t limit
     while (i < n) {
         seq = 1;
         if (u[i] == '"' && quoting) {
-            memcpy(piece, "\\\"", 2);
-            plen = 2;
+            plen = set_piece(piece, "\\\"");
         } else if (u[i] == '\\' && quoting) {
-            memcpy(piece, "\\\\", 2);
-            plen = 2;
+            plen = set_piece(piece, "\\\\");
         } else if (u[i] == '\n') {
-            memcpy(piece, "\\n", 2);
-            plen = 2;
+            plen = set_piece(piece, "\\n");
         } else if (u[i] == '\r') {
-            memcpy(piece, "\\r", 2);
-            plen = 2;
+            plen = set_piece(piece, "\\r");
         } else if (u[i] == '\t') {
-            memcpy(piece, "\\t", 2);
-            plen = 2;
+            plen = set_piece(piece, "\\t");
         } else if (u[i] < 0x20 || u[i] == 0x7f) {
             snprintf(piece, sizeof(piece), json ? "\\u%04x" : "\\x%02x", (unsigned)u[i]);
             plen = strlen(piece);
@@ -163,11 +167,9 @@ static void out_escaped(struct log_out *o, const char *s, size_t n, size_t limit
             if (seq == 0) {
                 seq = 1;
                 if (json) {
-                    memcpy(piece, "\\ufffd", 6);
-                    plen = 6;
+                    plen = set_piece(piece, "\\ufffd");
                 } else {
-                    memcpy(piece, "\xef\xbf\xbd", 3);
-                    plen = 3;
+                    plen = set_piece(piece, "\xef\xbf\xbd");
                 }
             } else {
                 memcpy(piece, u + i, seq);

@@ -397,7 +397,7 @@ void clw_metrics_set_paused(struct clw_metrics *m, enum clw_pause_reason r, int 
     if (on && detail) {
         for (; i < METRICS_DETAIL_MAX && detail[i]; i++) {
             c = (unsigned char)detail[i];
-            out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+            out[i] = (char)((c >= 0x20 && c < 0x7f) ? c : '?');
         }
     }
     out[i] = '\0';

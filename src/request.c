@@ -735,12 +735,10 @@ static void take_action(struct clw_request *req, struct verdict *v, const cJSON 
 {
     if (how == P_DUPLICATE)
         return;
-    if (action == NULL) {
-        req->has_action = 1;
-        req->action = CLW_ACTION_ATTACH;
-    } else if (!cJSON_IsString(action)) {
+    if (action != NULL && !cJSON_IsString(action)) {
         note(v, R_WRONG_TYPE, "action must be a string");
-    } else if (strcmp(action->valuestring, "AttachClassicLinkVpc") == 0) {
+    } else if (action == NULL || strcmp(action->valuestring, "AttachClassicLinkVpc") == 0) {
+        /* Absent means the default, AttachClassicLinkVpc. */
         req->has_action = 1;
         req->action = CLW_ACTION_ATTACH;
     } else if (strcmp(action->valuestring, "DetachClassicLinkVpc") == 0) {

@@ -1,8 +1,10 @@
-/* Tencent Cloud API v2 request signing: string to sign, HMAC, Base64 and URL encoding. */
+/* Tencent Cloud API request signing: v2 (string to sign, HMAC, Base64, URL encoding) and API 3.0
+ * (TC3-HMAC-SHA256). */
 #include "clw/sign.h"
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -294,6 +296,269 @@ done:
     OPENSSL_cleanse(sig, sizeof(sig));
     free(sts);
     free(sorted);
+    return out;
+}
+
+/* ---- API 3.0: TC3-HMAC-SHA256 ---- */
+
+#define TC3_ALGORITHM  "TC3-HMAC-SHA256"
+#define TC3_SIGNED     "content-type;host"
+#define TC3_SHA256_LEN 32
+#define TC3_HEX_LEN    (2 * TC3_SHA256_LEN + 1)
+/* The last second of 9999-12-31: the credential date has four year digits. */
+#define TC3_MAX_TIMESTAMP INT64_C(253402300799)
+
+static void tc3_hex(const unsigned char *md, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0x0f];
+    }
+    out[2 * n] = '\0';
+}
+
+/* Lower-case hex SHA-256 of [data, data+len) into out (TC3_HEX_LEN bytes). */
+static int tc3_sha256_hex(const void *data, size_t len, char *out)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+
+    if (EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != TC3_SHA256_LEN)
+        return -1;
+    tc3_hex(md, md_len, out);
+    return 0;
+}
+
+/* HMAC-SHA256(key, msg) into out (TC3_SHA256_LEN bytes). */
+static int tc3_hmac(const void *key, size_t key_len, const char *msg, size_t msg_len,
+                    unsigned char *out)
+{
+    unsigned int md_len = 0;
+
+    if (key_len > INT_MAX)
+        return -1;
+    if (HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, msg_len, out, &md_len) ==
+            NULL ||
+        md_len != TC3_SHA256_LEN)
+        return -1;
+    return 0;
+}
+
+/* The UTC date "YYYY-MM-DD" of a Unix timestamp in seconds (0..TC3_MAX_TIMESTAMP). */
+static void tc3_date(int64_t ts, char out[11])
+{
+    int64_t z = ts / 86400 + 719468;
+    int64_t era = z / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int day = (int)(doy - (153 * mp + 2) / 5 + 1);
+    int month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int year = (int)(yoe + era * 400 + (month <= 2));
+
+    out[0] = (char)('0' + year / 1000);
+    out[1] = (char)('0' + year / 100 % 10);
+    out[2] = (char)('0' + year / 10 % 10);
+    out[3] = (char)('0' + year % 10);
+    out[4] = '-';
+    out[5] = (char)('0' + month / 10);
+    out[6] = (char)('0' + month % 10);
+    out[7] = '-';
+    out[8] = (char)('0' + day / 10);
+    out[9] = (char)('0' + day % 10);
+    out[10] = '\0';
+}
+
+/* Concatenates n strings into one malloc'd string; NULL on overflow or allocation failure. */
+static char *tc3_join(const char *const *parts, size_t n)
+{
+    char *out = NULL;
+    char *p;
+    size_t total = 1;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (sign_add_len(&total, strlen(parts[i])) != 0)
+            return NULL;
+    }
+    out = malloc(total);
+    if (out == NULL)
+        return NULL;
+    p = out;
+    for (i = 0; i < n; i++)
+        p = sign_put(p, parts[i], strlen(parts[i]));
+    *p = '\0';
+    return out;
+}
+
+/* A copy of a header value as the canonical headers want it: ASCII lower case, without leading
+ * and trailing spaces and tabs. NULL on allocation failure. */
+static char *tc3_header_value(const char *v)
+{
+    size_t len;
+    size_t i;
+    char *out;
+
+    while (*v == ' ' || *v == '\t')
+        v++;
+    len = strlen(v);
+    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+        len--;
+    out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < len; i++)
+        out[i] = (v[i] >= 'A' && v[i] <= 'Z') ? (char)(v[i] - 'A' + 'a') : v[i];
+    out[len] = '\0';
+    return out;
+}
+
+/* A string that can stand in one line of the canonical request or credential scope: no line
+ * breaks (they would let a value forge other lines). */
+static int tc3_line_ok(const char *s)
+{
+    return s != NULL && strpbrk(s, "\r\n") == NULL;
+}
+
+static int tc3_input_ok(const struct clw_tc3_input *in)
+{
+    return in != NULL && tc3_line_ok(in->secret_id) && in->secret_key != NULL &&
+           tc3_line_ok(in->service) && tc3_line_ok(in->host) && tc3_line_ok(in->method) &&
+           tc3_line_ok(in->path) && (in->query == NULL || tc3_line_ok(in->query)) &&
+           tc3_line_ok(in->content_type) && (in->payload != NULL || in->payload_len == 0) &&
+           in->service[0] != '\0' && strchr(in->service, '/') == NULL &&
+           strchr(in->secret_id, '/') == NULL && in->timestamp >= 0 &&
+           in->timestamp <= TC3_MAX_TIMESTAMP;
+}
+
+/* secretSigning = HMAC(HMAC(HMAC("TC3" + key, date), service), "tc3_request"). */
+static int tc3_signing_key(const char *secret_key, const char *date, const char *service,
+                           unsigned char *out)
+{
+    unsigned char k_date[TC3_SHA256_LEN];
+    unsigned char k_service[TC3_SHA256_LEN];
+    char *k_secret = NULL;
+    size_t key_len = strlen(secret_key);
+    int ret = -1;
+
+    if (key_len > SIZE_MAX - 4)
+        goto done;
+    k_secret = malloc(key_len + 4);
+    if (k_secret == NULL)
+        goto done;
+    memcpy(k_secret, "TC3", 3);
+    memcpy(k_secret + 3, secret_key, key_len + 1);
+    if (tc3_hmac(k_secret, key_len + 3, date, strlen(date), k_date) != 0 ||
+        tc3_hmac(k_date, sizeof(k_date), service, strlen(service), k_service) != 0 ||
+        tc3_hmac(k_service, sizeof(k_service), "tc3_request", strlen("tc3_request"), out) != 0)
+        goto done;
+    ret = 0;
+done:
+    if (k_secret != NULL) {
+        OPENSSL_cleanse(k_secret, key_len + 4);
+        free(k_secret);
+    }
+    OPENSSL_cleanse(k_date, sizeof(k_date));
+    OPENSSL_cleanse(k_service, sizeof(k_service));
+    return ret;
+}
+
+char *clw_sign_tc3_authorization(const struct clw_tc3_input *in, char *hashed_payload,
+                                 char *hashed_canonical)
+{
+    unsigned char k_signing[TC3_SHA256_LEN];
+    unsigned char sig_md[TC3_SHA256_LEN];
+    char payload_hex[TC3_HEX_LEN];
+    char canonical_hex[TC3_HEX_LEN];
+    char sig_hex[TC3_HEX_LEN];
+    char timestamp[24];
+    char date[11];
+    char *content_type = NULL;
+    char *host = NULL;
+    char *canonical = NULL;
+    char *scope = NULL;
+    char *sts = NULL;
+    char *out = NULL;
+
+    memset(k_signing, 0, sizeof(k_signing));
+    memset(sig_md, 0, sizeof(sig_md));
+    sig_hex[0] = '\0';
+    if (hashed_payload != NULL)
+        hashed_payload[0] = '\0';
+    if (hashed_canonical != NULL)
+        hashed_canonical[0] = '\0';
+    if (!tc3_input_ok(in))
+        goto done;
+    tc3_date(in->timestamp, date);
+    snprintf(timestamp, sizeof(timestamp), "%lld", (long long)in->timestamp);
+    content_type = tc3_header_value(in->content_type);
+    host = tc3_header_value(in->host);
+    if (content_type == NULL || host == NULL)
+        goto done;
+    if (tc3_sha256_hex(in->payload_len > 0 ? in->payload : "", in->payload_len, payload_hex) != 0)
+        goto done;
+
+    /* Canonical request: method, URI, query, headers (each "name:value\n"), signed headers,
+     * hashed payload, one per line. */
+    {
+        const char *const parts[] = {
+            in->method,        "\n",         in->path,  "\n", in->query != NULL ? in->query : "",
+            "\ncontent-type:", content_type, "\nhost:", host, "\n\n" TC3_SIGNED "\n",
+            payload_hex};
+
+        canonical = tc3_join(parts, sizeof(parts) / sizeof(parts[0]));
+    }
+    if (canonical == NULL || tc3_sha256_hex(canonical, strlen(canonical), canonical_hex) != 0)
+        goto done;
+
+    /* String to sign: algorithm, timestamp, credential scope, hashed canonical request. */
+    {
+        const char *const scope_parts[] = {date, "/", in->service, "/tc3_request"};
+
+        scope = tc3_join(scope_parts, sizeof(scope_parts) / sizeof(scope_parts[0]));
+    }
+    if (scope == NULL)
+        goto done;
+    {
+        const char *const parts[] = {TC3_ALGORITHM "\n", timestamp, "\n", scope, "\n",
+                                     canonical_hex};
+
+        sts = tc3_join(parts, sizeof(parts) / sizeof(parts[0]));
+    }
+    if (sts == NULL)
+        goto done;
+
+    if (tc3_signing_key(in->secret_key, date, in->service, k_signing) != 0 ||
+        tc3_hmac(k_signing, sizeof(k_signing), sts, strlen(sts), sig_md) != 0)
+        goto done;
+    tc3_hex(sig_md, sizeof(sig_md), sig_hex);
+    {
+        const char *const parts[] = {TC3_ALGORITHM " Credential=",
+                                     in->secret_id,
+                                     "/",
+                                     scope,
+                                     ", SignedHeaders=" TC3_SIGNED ", Signature=",
+                                     sig_hex};
+
+        out = tc3_join(parts, sizeof(parts) / sizeof(parts[0]));
+    }
+    if (out != NULL && hashed_payload != NULL)
+        memcpy(hashed_payload, payload_hex, TC3_HEX_LEN);
+    if (out != NULL && hashed_canonical != NULL)
+        memcpy(hashed_canonical, canonical_hex, TC3_HEX_LEN);
+done:
+    OPENSSL_cleanse(k_signing, sizeof(k_signing));
+    OPENSSL_cleanse(sig_md, sizeof(sig_md));
+    OPENSSL_cleanse(sig_hex, sizeof(sig_hex));
+    free(content_type);
+    free(host);
+    free(canonical);
+    free(scope);
+    free(sts);
     return out;
 }
 

@@ -43,7 +43,7 @@ static int wait_timeout(const struct worker *w, int64_t now, int max_wait_ms)
         w->next_probe_mono - now < wait)
         wait = w->next_probe_mono - now;
     if (w->ready.len > 0 && w->calling < (size_t)w->cfg->worker_max_in_flight &&
-        !w->fault_active && !w->circuit_open && !w->stopping)
+        !w->fault_active && !w->circuit_open)
         wait = 0;
     return wait < 0 ? 0 : (int)wait;
 }
@@ -122,6 +122,8 @@ static int await_results_topic(struct worker *w)
     for (int tries = 0;; tries++) {
         if (*w->io->stop)
             return -1;
+        /* /healthz reports the process alive while it waits (it never depends on Kafka). */
+        clw_metrics_loop_alive(w->metrics, clw_clock_mono_ms());
         int rc = clw_kafka_results_topic_exists(w->kafka, 5000);
         if (rc == 1)
             return 0;
@@ -184,27 +186,23 @@ static int setup(struct worker *w, char *err, size_t errlen)
     return w->kafka != NULL ? 0 : -1;
 }
 
-/* Stop: no new calls, pause fetching, let calls already sent finish and their outcomes be
- * acknowledged (bounded), then leave the group, which commits what was stored. */
+/* Stop: pause fetching, finish what must be finished (calls already sent, and every request
+ * below an outcome already published, so that the commit point reaches past every published
+ * outcome), bounded by worker.shutdown_timeout_ms; then leave the group, which commits. */
 static void drain(struct worker *w)
 {
     w->stopping = 1;
     clw_worker_sync_all_pauses(w);
-    int64_t deadline = clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms;
     CLW_INFO("stopping: %zu call(s) in flight", w->calling);
-    for (;;) {
-        int busy = w->calling > 0 || w->orphans > 0;
-        for (size_t i = 0; i < w->n_parts && !busy; i++) {
-            const struct part *p = w->parts[i];
-            for (const struct job *job = p ? p->jobs : NULL; job != NULL && !busy;
-                 job = job->pnext)
-                busy = job->state == JOB_PUBLISHING || job->state == JOB_REPUBLISH;
-        }
-        int64_t left = deadline - clw_clock_mono_ms();
-        if (!busy || left <= 0)
-            break;
-        clw_worker_turn(w, 0, left < 100 ? (int)left : 100);
-    }
+    struct part **list = calloc(w->n_parts ? w->n_parts : 1, sizeof(*list));
+    if (list == NULL)
+        return; /* nothing drained: whatever is uncommitted is redone after the restart */
+    size_t n = 0;
+    for (size_t i = 0; i < w->n_parts; i++)
+        if (w->parts[i] != NULL)
+            list[n++] = w->parts[i];
+    clw_worker_drain_parts(w, list, n, clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms);
+    free(list);
 }
 
 static void teardown(struct worker *w)

@@ -224,12 +224,11 @@ static void schedule_retry(struct worker *w, struct job *job, int64_t now)
 }
 
 /* Starts jobs from the ready queue while slots are free. Under a worker fault or an open circuit
- * only one probe call runs per retry.max_backoff_ms. */
+ * only one probe call runs per retry.max_backoff_ms. While draining, the queue holds only jobs
+ * that must finish (see clw_worker_drain_parts). */
 void clw_worker_dispatch(struct worker *w, int64_t now)
 {
     size_t max = (size_t)w->cfg->worker_max_in_flight;
-    if (w->stopping)
-        return;
     while (w->calling < max) {
         struct job *job = NULL;
         int probe = 0;
@@ -318,10 +317,6 @@ void clw_worker_on_http_done(void *opaque, struct clw_answer *ans, int sent, voi
 
     if (cls != CLW_CLASS_WORKER_FAULT && was_probe && w->fault_active)
         set_fault(w, 0, NULL, now);
-    if (job->abandon && cls != CLW_CLASS_SUCCESS && cls != CLW_CLASS_PERMANENT) {
-        clw_worker_abandon(w, job);
-        return;
-    }
     switch (cls) {
     case CLW_CLASS_SUCCESS:
         job->resign_streak = 0;

@@ -32,6 +32,7 @@ static struct part *part_get(struct worker *w, int32_t id, int create)
             return NULL;
         p->id = id;
         p->stored = -1;
+        p->max_final = -1;
         p->offs = clw_offsets_new();
         if (p->offs == NULL) {
             free(p);
@@ -292,15 +293,6 @@ void clw_worker_abandon(struct worker *w, struct job *job)
     clw_worker_job_free(job);
 }
 
-static int part_busy(const struct part *p)
-{
-    for (const struct job *job = p->jobs; job != NULL; job = job->pnext)
-        if (job->state == JOB_CALLING || job->state == JOB_PUBLISHING ||
-            job->state == JOB_REPUBLISH)
-            return 1;
-    return 0;
-}
-
 void clw_worker_forget_part(struct worker *w, struct part *p)
 {
     while (p->jobs != NULL)
@@ -311,45 +303,60 @@ void clw_worker_forget_part(struct worker *w, struct part *p)
     free(p);
 }
 
-/* Abandons the jobs of p that have not started (they are redone by the next owner) and marks
- * the calls in flight so that they finish without retries. */
+/* Winds a partition down before it is revoked or the worker stops. The drain limit is the
+ * highest offset whose request was sent or has an outcome: every request at or below it must
+ * finish (even with retries), so that the commit point can pass every outcome published;
+ * requests above it have not started and are abandoned — the next owner redoes them. */
 static void part_wind_down(struct worker *w, struct part *p)
 {
-    p->revoking = 1;
+    int64_t limit = p->max_final;
+    for (struct job *job = p->jobs; job != NULL; job = job->pnext)
+        if ((job->state == JOB_CALLING || job->state == JOB_PUBLISHING ||
+             job->state == JOB_REPUBLISH || job->attempts > 0) &&
+            job->offset > limit)
+            limit = job->offset;
     struct job *next;
     for (struct job *job = p->jobs; job != NULL; job = next) {
         next = job->pnext;
-        if (job->state == JOB_CALLING)
-            job->abandon = 1;
-        else if (job->state != JOB_PUBLISHING && job->state != JOB_REPUBLISH)
+        if (job->offset > limit)
             clw_worker_abandon(w, job);
+    }
+}
+
+void clw_worker_drain_parts(struct worker *w, struct part **parts, size_t n, int64_t deadline)
+{
+    for (size_t i = 0; i < n; i++)
+        part_wind_down(w, parts[i]);
+    for (;;) {
+        int busy = 0;
+        for (size_t i = 0; i < n && !busy; i++)
+            busy = parts[i]->n_jobs > 0;
+        int64_t left = deadline - clw_clock_mono_ms();
+        if (!busy || left <= 0)
+            break;
+        clw_worker_turn(w, 0, left < 100 ? (int)left : 100);
     }
 }
 
 void clw_worker_on_revoked(void *arg, const int32_t *partitions, size_t n, int lost)
 {
     struct worker *w = arg;
-    for (size_t i = 0; i < n; i++) {
+    struct part **list = calloc(n ? n : 1, sizeof(*list));
+    size_t k = 0;
+    for (size_t i = 0; i < n && list != NULL; i++) {
         struct part *p = part_get(w, partitions[i], 0);
-        if (p != NULL)
-            part_wind_down(w, p);
-    }
-    if (!lost && !w->stopping) {
-        /* (A stopping worker has drained already.) Let calls already sent finish and their outcomes be acknowledged, within the limit;
-         * every acknowledgement stores its partition's new commit point. */
-        int64_t deadline = clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms;
-        for (;;) {
-            int busy = 0;
-            for (size_t i = 0; i < n && !busy; i++) {
-                struct part *p = part_get(w, partitions[i], 0);
-                busy = p != NULL && part_busy(p);
-            }
-            int64_t left = deadline - clw_clock_mono_ms();
-            if (!busy || left <= 0)
-                break;
-            clw_worker_turn(w, 0, left < 100 ? (int)left : 100);
+        if (p != NULL) {
+            p->revoking = 1;
+            list[k++] = p;
         }
     }
+    /* A lost assignment stores nothing; a stopping worker has drained already. Otherwise the
+     * revoked partitions' work finishes within the limit, every acknowledgement storing its
+     * partition's new commit point. */
+    if (!lost && !w->stopping && list != NULL)
+        clw_worker_drain_parts(w, list, k,
+                               clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms);
+    free(list);
     for (size_t i = 0; i < n; i++) {
         struct part *p = part_get(w, partitions[i], 0);
         if (p == NULL)

@@ -50,12 +50,12 @@ struct job {
     int64_t enqueued_ms; /* record timestamp, -1 unknown */
     int64_t received_ms;
     int64_t received_mono;
+    int64_t completed_ms; /* when the outcome became final */
     int attempts;
     int resign_streak;
     int64_t first_attempt_mono; /* -1 before the first attempt */
     int64_t paused_base;        /* worker paused time at the first attempt */
     int64_t call_started_mono;
-    int abandon; /* its partition is going away: finish the call, retry nothing */
     int probe;   /* this call probes a worker fault or an open circuit */
     struct clw_answer last;
     int has_last;
@@ -73,8 +73,9 @@ struct part {
     size_t n_jobs;
     int window_paused; /* too many records pending */
     int fetch_paused;  /* what the consumer was last told */
-    int revoking;
-    int64_t stored; /* last stored next-offset, -1 none */
+    int revoking; /* being revoked: its pause state is left alone */
+    int64_t stored;    /* last stored next-offset, -1 none */
+    int64_t max_final; /* highest offset whose outcome became final, -1 none */
 };
 
 struct jobq {
@@ -127,6 +128,7 @@ void clw_worker_sync_all_pauses(struct worker *w);
 void clw_worker_abandon(struct worker *w, struct job *job);
 void clw_worker_job_free(struct job *job);
 void clw_worker_forget_part(struct worker *w, struct part *p);
+void clw_worker_drain_parts(struct worker *w, struct part **parts, size_t n, int64_t deadline);
 
 /* worker_call.c */
 void clw_worker_dispatch(struct worker *w, int64_t now);

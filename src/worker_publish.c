@@ -43,7 +43,8 @@ static void answer_fields(const struct job *job, struct clw_outcome *o)
     o->task_id = a->task_id;
 }
 
-void clw_worker_finalize(struct worker *w, struct job *job, int succeeded, const char *error_class)
+/* Encodes the job's final outcome into job->out. Returns 0, or -1 when out of memory. */
+static int encode_outcome(struct worker *w, struct job *job)
 {
     const struct clw_request *req = &job->req;
     struct clw_outcome o;
@@ -55,29 +56,36 @@ void clw_worker_finalize(struct worker *w, struct job *job, int succeeded, const
     o.vpc_id = req->vpc_id;
     o.instance_ids = (const char *const *)req->instance_ids;
     o.n_instances = req->n_instances;
-    o.succeeded = succeeded;
-    o.error_class = error_class;
+    o.succeeded = job->succeeded;
+    o.error_class = job->error_class;
     o.attempts = job->attempts;
     o.source_topic = w->cfg->topic_requests;
     o.source_partition = job->part != NULL ? job->part->id : -1;
     o.source_offset = job->offset;
     o.enqueued_at_ms = job->enqueued_ms;
     o.received_at_ms = job->received_ms;
-    o.completed_at_ms = clw_clock_wall_ms();
+    o.completed_at_ms = job->completed_ms;
+    char desc[64];
     if (!req->valid) {
         o.has_code = 1;
         o.code = 4000;
-        char desc[64];
         snprintf(desc, sizeof(desc), "InvalidRequest.%s", req->reason);
         o.code_desc = desc;
         o.message = req->detail;
-        job->out = clw_result_encode(&o, &job->out_len);
     } else {
         answer_fields(job, &o);
-        job->out = clw_result_encode(&o, &job->out_len);
     }
+    job->out = clw_result_encode(&o, &job->out_len);
+    return job->out != NULL ? 0 : -1;
+}
+
+void clw_worker_finalize(struct worker *w, struct job *job, int succeeded, const char *error_class)
+{
     job->succeeded = succeeded;
     job->error_class = error_class;
+    job->completed_ms = clw_clock_wall_ms();
+    if (job->part != NULL && job->offset > job->part->max_final)
+        job->part->max_final = job->offset;
 
     struct clw_log_ctx ctx;
     clw_worker_log_ctx(job, &ctx);
@@ -91,18 +99,19 @@ void clw_worker_finalize(struct worker *w, struct job *job, int succeeded, const
         job->ticket = NULL;
         clw_gate_leave(w->gate, t, clw_worker_gate_ready, w);
     }
-    if (job->out == NULL) {
-        /* Cannot happen short of memory exhaustion; keep the offset pending. */
-        CLW_LOG(CLW_LOG_ERROR, &ctx, "cannot encode the outcome (out of memory)");
-        job->state = JOB_REPUBLISH;
-        clw_timers_arm(&w->timers, &job->timer, clw_clock_mono_ms() + REPUBLISH_MS);
-        return;
-    }
     clw_worker_publish(w, job);
 }
 
 void clw_worker_publish(struct worker *w, struct job *job)
 {
+    if (job->out == NULL && encode_outcome(w, job) != 0) {
+        struct clw_log_ctx ctx;
+        clw_worker_log_ctx(job, &ctx);
+        CLW_LOG(CLW_LOG_ERROR, &ctx, "cannot encode the outcome (out of memory); retrying");
+        job->state = JOB_REPUBLISH;
+        clw_timers_arm(&w->timers, &job->timer, clw_clock_mono_ms() + REPUBLISH_MS);
+        return;
+    }
     struct clw_kafka_header hdrs[4 + 5];
     size_t n = 0;
     const char *status = job->succeeded ? "succeeded" : "failed";

@@ -15,7 +15,10 @@ enum clw_class {
 
 const char *clw_class_name(enum clw_class c); /* "success", "permanent", ... */
 
-/* Classifies ans. *why (may be NULL) gets a static short reason, e.g. "code 4400",
+/* Classifies ans (v2 or v3 by ans->api_version; a v3 answer uses the v3 string-code table:
+ * AuthFailure.* worker fault except AuthFailure.SignatureExpire re-sign, RequestLimitExceeded*,
+ * InternalError*, ServiceUnavailable and ResourceInUse transient, InvalidAction, NoSuchVersion,
+ * UnsupportedProtocol, UnauthorizedOperation* worker fault, everything else permanent). *why (may be NULL) gets a static short reason, e.g. "code 4400",
  * "http 503", "timeout", "codeDesc ActionLocked". */
 enum clw_class clw_classify(const struct clw_answer *ans, const char **why);
 
@@ -23,5 +26,16 @@ enum clw_class clw_classify(const struct clw_answer *ans, const char **why);
  * "Transport.Connect", "Transport.TLS" or "Transport.HttpStatus"; NULL when the answer has a
  * decodable API body. */
 const char *clw_classify_transport_desc(const struct clw_answer *ans);
+
+/* 1 when the answer says an instance is already linked to a VPC: v2 codeDesc
+ * InstanceAlreadyLinked, v3 UnsupportedOperation.ClassicInstanceIdAlreadyExists. */
+int clw_classify_already_linked(const struct clw_answer *ans);
+/* 1 when the answer says an instance (or its link) was not found: v2 InvalidInstance.NotFound,
+ * v3 ResourceNotFound / InvalidParameterValue.* naming an instance are NOT included — only
+ * ResourceNotFound. */
+int clw_classify_not_found(const struct clw_answer *ans);
+/* 1 when the answer is a throttling signal for the rate limiter: v2 code 4400, HTTP 429, v3
+ * RequestLimitExceeded*. */
+int clw_classify_throttled(const struct clw_answer *ans);
 
 #endif

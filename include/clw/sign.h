@@ -4,6 +4,7 @@
 #define CLW_SIGN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "clw/config.h" /* enum clw_sign_method, enum clw_http_method */
 
@@ -36,6 +37,29 @@ char *clw_url_encode(const char *s);
 char *clw_sign_v2_query(enum clw_sign_method method, const char *http_method, const char *host,
                         const char *path, const struct clw_param *params, size_t n,
                         const char *secret_key);
+
+/* API 3.0 request signing (TC3-HMAC-SHA256). All strings borrowed. */
+struct clw_tc3_input {
+    const char *secret_id;
+    const char *secret_key;
+    const char *service;      /* e.g. "vpc" */
+    const char *host;         /* e.g. "vpc.tencentcloudapi.com" (no port) */
+    const char *method;       /* "POST" */
+    const char *path;         /* canonical URI, "/" */
+    const char *query;        /* canonical query string, "" for POST */
+    const char *content_type; /* "application/json; charset=utf-8" */
+    const char *payload;
+    size_t payload_len;
+    int64_t timestamp; /* seconds; the credential date is its UTC date */
+};
+
+/* Returns the malloc'd Authorization header value
+ * "TC3-HMAC-SHA256 Credential=ID/DATE/SERVICE/tc3_request, SignedHeaders=content-type;host,
+ * Signature=HEX", or NULL on failure. When not NULL, hashed_payload and hashed_canonical
+ * (65 bytes each) receive the lowercase hex SHA-256 of the payload and of the canonical
+ * request (for known-answer tests). */
+char *clw_sign_tc3_authorization(const struct clw_tc3_input *in, char *hashed_payload,
+                                 char *hashed_canonical);
 
 /* Overwrites secret material in place (OPENSSL_cleanse). */
 void clw_sign_wipe(void *p, size_t n);

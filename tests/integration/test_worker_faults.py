@@ -32,8 +32,8 @@ def metric(body, name, labels=""):
 class WorkerFault(unittest.TestCase):
     def test_auth_failure_pauses_publishes_nothing_then_recovers(self):
         with worklib.Stack(partitions=2, sim_args=GEN) as st:
-            # The next 4 calls, whatever they touch, are refused as a bad signature.
-            st.sim.add_faults({"scripts": [{"fault": "code:4100", "times": 4}]})
+            # Every call, whatever it touches, is refused as a bad signature until cleared.
+            st.sim.add_faults({"scripts": [{"fault": "code:4100", "times": 1000000}]})
             w = st.worker({"retry.max_backoff_ms": "300"})
             st.send([attach(i) for i in range(5)])
             w.wait_msg("worker fault: API answered code 4100")
@@ -42,7 +42,11 @@ class WorkerFault(unittest.TestCase):
             self.assertIn("worker_fault", body)
             self.assertEqual(metric(w.http_get("/metrics")[1], "classiclink_paused",
                                     '{reason="worker_fault"}'), 1)
-            # The fault clears once the probes get through; then everything completes.
+            # Probes keep failing while the key is wrong, and nothing is published.
+            w.wait_count("attempt", 8)
+            self.assertEqual(st.all_outcome_records(), [])
+            # The fault clears once a probe gets through; then everything completes.
+            st.sim.add_faults({"clear": True})
             seen = st.wait_outcomes_for("f%d" % i for i in range(5))
             for rid, items in seen.items():
                 self.assertEqual(len(items), 1)

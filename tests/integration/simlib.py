@@ -1,0 +1,336 @@
+"""Reusable pieces for tests that talk to the VPC API simulator (tools/vpc-sim).
+
+Python 3 standard library only. The signer here is a third, independent implementation of the
+Tencent Cloud API v2 signature (the worker and the simulator each have their own in C).
+
+    from simlib import Sim
+    with Sim().start(seed={"generate": {"vpcs": 1, "instances": 10}}) as sim:
+        reply = sim.call("AttachClassicLinkVpc", {"vpcId": "vpc-0", "instanceIds": ["ins-1"]})
+        assert reply.json["code"] == 0
+        assert sim.stats()["instances"]["attached"]["ins-1"] == 1
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import random
+import select
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import namedtuple
+
+API_PATH = "/v2/index.php"
+DEFAULT_SECRET_ID = "AKIDvpcsimTEST0000000000000000000000"
+DEFAULT_SECRET_KEY = "vpcsimTestSecretKey0000000000000"
+DEFAULT_REGION = "ap-guangzhou"
+
+Reply = namedtuple("Reply", "status headers body json")
+
+
+def sim_binary():
+    """Path of the built simulator: $CLW_BUILD_DIR/tools/vpc-sim/vpc-sim."""
+    build = os.environ.get("CLW_BUILD_DIR")
+    if not build:
+        source = os.environ.get("CLW_SOURCE_DIR",
+                                os.path.join(os.path.dirname(__file__), "..", ".."))
+        build = os.path.join(source, "build")
+    return os.path.join(build, "tools", "vpc-sim", "vpc-sim")
+
+
+# ---- signing -------------------------------------------------------------------------------
+
+def url_encode(value):
+    """Percent-encodes everything outside [A-Za-z0-9-_.~] (so '/', '+', '=' are encoded)."""
+    return urllib.parse.quote(str(value), safe="-_.~")
+
+
+def flatten(params):
+    """{"instanceIds": ["a", "b"]} -> {"instanceIds.0": "a", "instanceIds.1": "b"}; values
+    become strings; None values are dropped."""
+    flat = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                flat["%s.%d" % (name, i)] = str(item)
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def string_to_sign(method, host, path, params):
+    """METHOD + host + path + '?' + name=value pairs ('_' -> '.' in names, byte order, raw
+    values, Signature left out)."""
+    pairs = sorted(((name.replace("_", "."), value) for name, value in params.items()
+                    if name != "Signature"), key=lambda p: p[0].encode("utf-8"))
+    return "%s%s%s?%s" % (method, host, path, "&".join("%s=%s" % p for p in pairs))
+
+
+def signature(secret_key, text, signature_method=None):
+    """Base64(HMAC(key, text)): SHA-256 for HmacSHA256, SHA-1 otherwise."""
+    digest = hashlib.sha256 if signature_method == "HmacSHA256" else hashlib.sha1
+    mac = hmac.new(secret_key.encode("utf-8"), text.encode("utf-8"), digest).digest()
+    return base64.b64encode(mac).decode("ascii")
+
+
+def common_params(action, secret_id=DEFAULT_SECRET_ID, region=DEFAULT_REGION, timestamp=None,
+                  nonce=None, signature_method="HmacSHA256"):
+    """The capitalised common parameters with a fresh Timestamp and random Nonce."""
+    params = {
+        "Action": action,
+        "Region": region,
+        "SecretId": secret_id,
+        "Timestamp": str(int(time.time()) if timestamp is None else timestamp),
+        "Nonce": str(random.randint(1, 2**62) if nonce is None else nonce),
+    }
+    if signature_method is not None:
+        params["SignatureMethod"] = signature_method
+    return params
+
+
+def sign_v2(params, secret_key=DEFAULT_SECRET_KEY, method="GET", host="127.0.0.1",
+            path=API_PATH):
+    """Signs flat params (must hold every common parameter but Signature) and returns the
+    URL-encoded "name=value&...&Signature=..." string for a GET query or a POST body."""
+    params = dict(params)
+    params["Signature"] = signature(secret_key, string_to_sign(method, host, path, params),
+                                    params.get("SignatureMethod"))
+    return "&".join("%s=%s" % (url_encode(k), url_encode(v)) for k, v in params.items())
+
+
+# ---- the simulator process -----------------------------------------------------------------
+
+class SimError(Exception):
+    pass
+
+
+class Sim:
+    """One simulator process. start() returns self; use as a context manager or call stop()."""
+
+    def __init__(self, binary=None):
+        self.binary = binary or sim_binary()
+        self.proc = None
+        self.port = None
+        self.host = "127.0.0.1"
+        self.scheme = "http"
+        self.ssl_context = None
+        self.secret_id = DEFAULT_SECRET_ID
+        self.secret_key = DEFAULT_SECRET_KEY
+        self.tmp = None
+        self.stderr_path = None
+        self.call_log = None
+
+    # -- life cycle --
+
+    def start(self, seed=None, credentials=None, extra_args=(), tls=None, listen="127.0.0.1:0",
+              call_log=True, ready_timeout=10.0):
+        """Starts the simulator and waits for its "listening on HOST:PORT" line.
+
+        seed: a seed document (dict) or None for an empty world.
+        credentials: list of (secret_id, secret_key) pairs; the first is used by call().
+        tls: (cert_path, key_path[, ca_path]) to serve HTTPS; calls then verify with ca_path
+             (default cert_path).
+        call_log: True for a log file in the temp dir (path in .call_log), a path, or False.
+        """
+        self.tmp = tempfile.TemporaryDirectory(prefix="vpc-sim-")
+        creds = credentials or [(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY)]
+        self.secret_id, self.secret_key = creds[0][0], creds[0][1]
+        creds_path = os.path.join(self.tmp.name, "credentials")
+        with open(creds_path, "w") as f:
+            for cred in creds:
+                f.write(" ".join(cred) + "\n")
+        os.chmod(creds_path, 0o600)
+        args = [self.binary, "--listen", listen, "--credentials", creds_path]
+        if seed is not None:
+            seed_path = os.path.join(self.tmp.name, "seed.json")
+            with open(seed_path, "w") as f:
+                json.dump(seed, f)
+            args += ["--seed", seed_path]
+        if call_log:
+            self.call_log = (call_log if isinstance(call_log, str)
+                             else os.path.join(self.tmp.name, "calls.jsonl"))
+            args += ["--call-log", self.call_log]
+        if tls:
+            args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+            self.scheme = "https"
+            self.ssl_context = ssl.create_default_context(
+                cafile=tls[2] if len(tls) > 2 else tls[0])
+        args += list(extra_args)
+        self.stderr_path = os.path.join(self.tmp.name, "stderr")
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err)
+        self._wait_ready(ready_timeout)
+        return self
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.stop()
+                raise SimError("vpc-sim did not report readiness: " + self.stderr())
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                chunk = os.read(self.proc.stdout.fileno(), 1)
+                if not chunk:
+                    code = self.proc.wait()
+                    raise SimError("vpc-sim exited with %s: %s" % (code, self.stderr()))
+                line += chunk
+        text = line.decode().strip()
+        if not text.startswith("listening on "):
+            self.stop()
+            raise SimError("unexpected first line from vpc-sim: %r" % text)
+        hostport = text[len("listening on "):]
+        self.port = int(hostport.rsplit(":", 1)[1])
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, "r", errors="replace") as f:
+                return f.read()
+        except (OSError, TypeError):
+            return ""
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait, SIGKILL if needed. Returns the exit status."""
+        code = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            code = self.proc.returncode
+            self.proc.stdout.close()
+            self.proc = None
+            if code != 0:
+                sys.stderr.write("vpc-sim exited with status %s:\n%s\n" % (code, self.stderr()))
+        if self.tmp is not None:
+            self.tmp.cleanup()
+            self.tmp = None
+        return code
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- addresses --
+
+    @property
+    def url(self):
+        """Base URL, e.g. http://127.0.0.1:PORT"""
+        return "%s://%s:%d" % (self.scheme, self.host, self.port)
+
+    @property
+    def endpoint(self):
+        """The API endpoint URL, for api.endpoint of the worker."""
+        return self.url + API_PATH
+
+    # -- the API --
+
+    def request(self, query, method="GET", timeout=10.0, content_type=None):
+        """Sends an already signed query (GET) or form body (POST). Returns a Reply for any
+        HTTP answer; raises OSError (e.g. ConnectionResetError, RemoteDisconnected, timeout)
+        when the connection is dropped or nothing comes back in time."""
+        if method == "GET":
+            req = urllib.request.Request(self.endpoint + "?" + query, method="GET")
+        else:
+            req = urllib.request.Request(self.endpoint, data=query.encode(), method=method)
+            req.add_header("Content-Type",
+                           content_type or "application/x-www-form-urlencoded")
+        return self._send(req, timeout)
+
+    def call(self, action, params=None, method="GET", secret_id=None, secret_key=None,
+             region=DEFAULT_REGION, timestamp=None, nonce=None, signature_method="HmacSHA256",
+             timeout=10.0, sign_host=None):
+        """Signs and sends one API call. params may hold lists (instanceIds)."""
+        full = common_params(action, secret_id or self.secret_id, region, timestamp, nonce,
+                             signature_method)
+        full.update(flatten(params or {}))
+        query = sign_v2(full, secret_key or self.secret_key, method, sign_host or self.host)
+        return self.request(query, method, timeout)
+
+    def get(self, path, timeout=10.0):
+        """GET any path on the simulator (e.g. "/_sim/stats"); returns a Reply."""
+        return self._send(urllib.request.Request(self.url + path, method="GET"), timeout)
+
+    def _send(self, req, timeout):
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context) as resp:
+                return self._reply(resp.status, resp.headers, resp.read())
+        except urllib.error.HTTPError as err:
+            return self._reply(err.code, err.headers, err.read())
+
+    @staticmethod
+    def _reply(status, headers, body):
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = None
+        return Reply(status, headers, body, doc)
+
+    # -- admin endpoints --
+
+    def admin(self, name, body=None, method=None):
+        """GET (no body) or POST (body as JSON) /_sim/<name>; returns the decoded JSON.
+        Raises SimError on a non-200 answer."""
+        data = json.dumps(body).encode() if body is not None else None
+        method = method or ("POST" if data is not None else "GET")
+        req = urllib.request.Request(self.url + "/_sim/" + name, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        reply = self._send(req, 30.0)
+        if reply.status != 200:
+            raise SimError("/_sim/%s: HTTP %d %s" % (name, reply.status, reply.body[:200]))
+        return reply.json
+
+    def state(self):
+        return self.admin("state")
+
+    def stats(self):
+        return self.admin("stats")
+
+    def reset(self):
+        """State back to the seed, counters zero, faults and config as at start."""
+        return self.admin("reset", method="POST")
+
+    def set_seed(self, seed):
+        """Replaces the seed and reloads the state from it (counters zero)."""
+        return self.admin("seed", seed)
+
+    def add_faults(self, doc):
+        """POST /_sim/faults, e.g. {"scripts": [{"instanceId": "ins-1", "fault": "http:503"}]}."""
+        return self.admin("faults", doc)
+
+    def faults(self):
+        return self.admin("faults")
+
+    def config(self, doc=None):
+        """GET, or POST a change to, /_sim/config (sameVpcAttach, businessCode, ...)."""
+        return self.admin("config", doc) if doc is not None else self.admin("config")
+
+    def linked(self, instance_id):
+        """The VPC id instance_id is linked to in the simulator's state, or None."""
+        for ins in self.state()["instances"]:
+            if ins["instanceId"] == instance_id:
+                return ins["linkedVpc"]
+        raise KeyError(instance_id)
+
+    def read_call_log(self):
+        """Every call-log entry so far, as dicts."""
+        with open(self.call_log) as f:
+            return [json.loads(line) for line in f if line.strip()]

@@ -1,0 +1,487 @@
+"""loadlib: request mixes, outcome accounting and a rate-limited feeder for the `kafka` tests.
+
+Python 3 standard library only. Used by tests/kafka/test_*.py together with
+tests/integration/{kafkalib,worklib,simlib,kafkareal}.py.
+
+A Mix builds requests whose correct outcome is known in advance: mostly successful Attach and
+Detach calls over distinct instances, some API business errors (unknown VPC, unknown instance)
+and some invalid requests. Every record's key is its requestId, and an outcome's key is the
+input key, so outcomes are matched to requests by key. A Ledger holds the expectations and
+checks a list of consumed outcomes against them.
+"""
+
+import calendar
+import json
+import os
+import sys
+import threading
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(_HERE, "..", "integration"))
+
+import kafkalib  # noqa: E402
+import simlib  # noqa: E402
+import worklib  # noqa: E402
+
+READ_COMMITTED = {"isolation.level": "read_committed"}
+VPC_OK = "vpc-0"
+VPC_OTHER = "vpc-1"
+REGION = "ap-guangzhou"
+
+
+def log_dir(name):
+    """A directory for this scenario's worker logs under the build directory (kept after the
+    run so a failure can be read)."""
+    path = os.path.join(kafkalib.build_dir(), "test-logs", "kafka", name)
+    os.makedirs(path, exist_ok=True)
+    for old in os.listdir(path):
+        os.unlink(os.path.join(path, old))
+    return path
+
+
+def start_sim(instances, linked):
+    """The API simulator with vpc-0, vpc-1 and ins-0..ins-(instances-1), the first `linked` of
+    them linked to vpc-0, answering in 1-5 ms, and with the worker's test credentials.
+
+    Attach/Detach express a desired state (contract section 5): a repeated Attach to the same
+    VPC and a repeated Detach succeed, so a request redone after a crash or rebalance keeps the
+    outcome it had the first time."""
+    return simlib.Sim().start(
+        seed={"generate": {"vpcs": 2, "instances": instances, "linked": linked,
+                           "region": REGION}},
+        credentials=[(worklib.SECRET_ID, worklib.SECRET_KEY)],
+        extra_args=["--latency-ms", "1", "--latency-jitter-ms", "4",
+                    "--same-vpc-attach", "success", "--detach-unlinked", "success",
+                    "--task-delay-ms", "0", "--threads", "2"],
+        call_log=False)
+
+
+class Mix:
+    """Deterministic request mix. Instances ins-0..ins-(linked-1) start linked to vpc-0 and are
+    the Detach pool; ins-linked.. are the Attach pool; no instance is used twice."""
+
+    def __init__(self, prefix, total, detach_pool):
+        self.prefix = prefix
+        self.total = total
+        self.linked = detach_pool
+        self.next_detach = 0
+        self.next_attach = detach_pool
+        self.index = 0
+
+    @staticmethod
+    def instances_needed(total):
+        """(instances, linked) for a simulator seed that covers `total` requests."""
+        linked = total // 25 + 10
+        return total * 2 + linked + 10, linked
+
+    def _fresh(self, n=1):
+        ids = ["ins-%d" % (self.next_attach + k) for k in range(n)]
+        self.next_attach += n
+        return ids
+
+    def next(self):
+        """(record, expectation) of the next request."""
+        i = self.index
+        self.index += 1
+        rid = "%s-%06d" % (self.prefix, i)
+        kind = i % 100
+        body = None
+        value = None
+        exp = {"requestId": rid, "status": "failed", "errorClass": "api_error", "links": {}}
+        if kind < 3 and self.next_detach < self.linked:
+            ins = ["ins-%d" % self.next_detach]
+            self.next_detach += 1
+            body = {"requestId": rid, "action": "DetachClassicLinkVpc", "vpcId": VPC_OK,
+                    "instanceIds": ins}
+            exp.update(status="succeeded", errorClass=None, codeDesc="Success",
+                       links={ins[0]: None})
+        elif kind < 6:
+            ins = self._fresh()
+            body = {"requestId": rid, "vpcId": "vpc-nx%d" % i, "instanceIds": ins}
+            exp.update(codeDesc="InvalidVpc.NotFound", links={ins[0]: None})
+        elif kind < 8:
+            body = {"requestId": rid, "vpcId": VPC_OTHER, "instanceIds": ["ins-nx%d" % i]}
+            exp.update(codeDesc="InvalidInstance.NotFound")
+        elif kind == 8:
+            body = {"requestId": rid, "vpcId": "VPC-Bad", "instanceIds": ["ins-1"]}
+            exp.update(errorClass="invalid_request", codeDesc="InvalidRequest.BadVpcId")
+        elif kind == 9:
+            body = {"requestId": rid, "vpcId": VPC_OK}
+            exp.update(errorClass="invalid_request", codeDesc="InvalidRequest.MissingField")
+        elif kind == 10:
+            value = "{not json %d" % i
+            exp.update(errorClass="invalid_request", codeDesc="InvalidRequest.NotJson",
+                       requestId=None)
+        elif kind == 11:
+            body = {"requestId": rid, "vpcId": VPC_OK, "instanceIds": ["i-%d" % i]}
+            exp.update(errorClass="invalid_request", codeDesc="InvalidRequest.BadInstanceId")
+        else:
+            ins = self._fresh(2 if kind % 7 == 0 else 1)
+            body = {"requestId": rid, "region": REGION, "vpcId": VPC_OK, "instanceIds": ins}
+            exp.update(status="succeeded", errorClass=None, codeDesc="Success",
+                       links={x: VPC_OK for x in ins})
+        if body is not None:
+            value = json.dumps(body)
+            exp["vpcId"] = body.get("vpcId") if exp["errorClass"] != "invalid_request" else None
+            exp["action"] = body.get("action", "AttachClassicLinkVpc")
+        return {"key": rid, "value": value}, exp
+
+
+class Ledger:
+    """Expected outcomes by record key, plus the checks."""
+
+    def __init__(self, requests_topic):
+        self.topic = requests_topic
+        self.expected = {}
+        self._lock = threading.Lock()
+
+    def add(self, key, exp):
+        with self._lock:
+            self.expected[key] = exp
+
+    def keys(self):
+        with self._lock:
+            return set(self.expected)
+
+    def tally(self, records):
+        """(counts dict, {key: [outcome, ...]}, [error text]) for consumed result records."""
+        with self._lock:
+            expected = dict(self.expected)
+        by_key = {}
+        errors = []
+        for rec in records:
+            by_key.setdefault(rec["key"], []).append(rec)
+        for key, recs in by_key.items():
+            exp = expected.get(key)
+            if exp is None:
+                errors.append("outcome for unknown key %r" % key)
+                continue
+            for rec in recs:
+                problem = self._check(exp, rec)
+                if problem:
+                    errors.append("%s: %s: %s" % (key, problem, rec["value"][:400]))
+        outcomes = sum(len(v) for k, v in by_key.items() if k in expected)
+        distinct = sum(1 for k in by_key if k in expected)
+        counts = {"requests": len(expected), "outcomes": outcomes,
+                  "duplicates": outcomes - distinct, "lost": len(expected) - distinct,
+                  "wrong": len(errors)}
+        return counts, by_key, errors
+
+    def _check(self, exp, rec):
+        try:
+            out = json.loads(rec["value"])
+        except (TypeError, ValueError):
+            return "outcome is not JSON"
+        for field in ("status", "errorClass", "codeDesc"):
+            if out.get(field) != exp[field]:
+                return "%s is %r, expected %r" % (field, out.get(field), exp[field])
+        if exp["requestId"] is not None and out.get("requestId") != exp["requestId"]:
+            return "requestId is %r" % out.get("requestId")
+        if exp["requestId"] is None and not str(out.get("requestId")).startswith(self.topic + ":"):
+            return "default requestId is %r" % out.get("requestId")
+        src = out.get("source") or {}
+        if src.get("topic") != self.topic:
+            return "source.topic is %r" % src.get("topic")
+        if exp["errorClass"] == "invalid_request":
+            if out.get("code") != 4000 or out.get("attempts") != 0:
+                return "invalid request with code %r attempts %r" % (out.get("code"),
+                                                                    out.get("attempts"))
+        else:
+            if out.get("action") != exp["action"] or out.get("vpcId") != exp["vpcId"]:
+                return "action/vpcId echo %r/%r" % (out.get("action"), out.get("vpcId"))
+            if not isinstance(out.get("attempts"), int) or out["attempts"] < 1:
+                return "attempts %r" % out.get("attempts")
+            if exp["status"] == "succeeded" and out.get("code") != 0:
+                return "code %r on success" % out.get("code")
+        return None
+
+    def check_sim_state(self, sim):
+        """Error texts for instances whose link in the simulator differs from the expectation."""
+        with self._lock:
+            want = {}
+            for exp in self.expected.values():
+                want.update(exp["links"])
+        have = {ins["instanceId"]: ins["linkedVpc"] for ins in sim.state()["instances"]}
+        return ["%s linked to %r, expected %r" % (ins, have.get(ins, "<absent>"), vpc)
+                for ins, vpc in sorted(want.items()) if have.get(ins, "<absent>") != vpc]
+
+
+def read_outcomes(bootstrap, topic, timeout_s=30.0):
+    """Every outcome record currently in topic (read_committed)."""
+    return kafkalib.consume(bootstrap, topic, count=None, timeout_s=timeout_s,
+                            config=READ_COMMITTED)
+
+
+def wait_outcomes(bootstrap, topic, ledger, timeout_s=180.0):
+    """Waits until every key of ledger has at least one outcome in topic; returns the records.
+    Raises AssertionError with the counts on timeout."""
+    deadline = time.monotonic() + timeout_s
+    records = read_outcomes(bootstrap, topic)
+    while True:
+        counts, by_key, _ = ledger.tally(records)
+        missing = counts["lost"]
+        if missing == 0:
+            return records
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("outcomes missing after %.0f s: %s; e.g. %s" % (
+                timeout_s, counts, sorted(ledger.keys() - set(by_key))[:10]))
+        # Block until at least `missing` more records exist (or a bounded wait passes).
+        try:
+            records = kafkalib.consume(bootstrap, topic, count=len(records) + missing,
+                                       timeout_s=min(left, 20.0), config=READ_COMMITTED)
+        except kafkalib.KafkaTimeout as e:
+            records = e.records
+
+
+def wait_committed_end(bootstrap, group, topic, timeout_s=60.0):
+    """Waits until group's committed offset equals the end offset of every partition of topic;
+    returns the partition list. Raises AssertionError naming the lagging partitions."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        parts = kafkalib.partition_offsets(bootstrap, group, topic)
+        behind = [p for p in parts if p["committed"] != p["high"]]
+        if not behind:
+            return parts
+        if time.monotonic() >= deadline:
+            raise AssertionError("committed offsets short of the end after %.0f s: %s" % (
+                timeout_s, behind))
+        time.sleep(0.25)  # the workers commit every 200 ms: poll the condition
+
+
+def timestamp(value, field):
+    """Unix time of an RFC 3339 UTC timestamp field ("2026-11-25T21:06:32.123Z") of an outcome
+    JSON value."""
+    text = json.loads(value)[field]
+    t = time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
+    return calendar.timegm(t) + float("0" + text[19:].rstrip("Z"))
+
+
+def summary(name, counts, seconds, extra=""):
+    line = ("kafka scenario %s: requests=%d outcomes=%d duplicates=%d lost=%d wrong=%d "
+            "time=%.1fs%s" % (name, counts["requests"], counts["outcomes"],
+                               counts["duplicates"], counts["lost"], counts["wrong"], seconds,
+                               (" " + extra) if extra else ""))
+    print(line, flush=True)
+    return line
+
+
+class Feeder:
+    """Produces requests from a Mix in a background thread: `rate` per second in batches,
+    until stop() or `total` requests."""
+
+    def __init__(self, bootstrap, topic, mix, ledger, rate, total, batch_s=0.25,
+                 results_topic=None):
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.results_topic = results_topic
+        self.mix = mix
+        self.ledger = ledger
+        self.rate = rate
+        self.total = total
+        self.batch_s = batch_s
+        self.produced = 0
+        self.error = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def produce_now(self, n):
+        """Produces n requests at once (in the caller's thread, also while the feeder runs);
+        returns the number produced before them."""
+        with self._lock:
+            before = self.produced
+            records = []
+            for _ in range(n):
+                rec, exp = self.mix.next()
+                self.ledger.add(rec["key"], exp)
+                records.append(rec)
+            kafkalib.produce(self.bootstrap, self.topic, records, timeout_s=120)
+            self.produced += n
+        return before
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self):
+        per_batch = max(1, int(self.rate * self.batch_s))
+        next_at = time.monotonic()
+        try:
+            while not self._stop.is_set() and self.produced < self.total:
+                self.produce_now(max(0, min(per_batch, self.total - self.produced)))
+                next_at += self.batch_s
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
+        except Exception as e:  # reported by stop()
+            self.error = e
+
+    def burst(self, n, progress):
+        """Produces a backlog of n requests and waits until `progress` of them have outcomes,
+        so that whatever comes next lands in the middle of the stream."""
+        before = self.produce_now(n)
+        return wait_count(self.bootstrap, self.results_topic, before + progress)
+
+    def stop(self):
+        """Stops producing; returns the number of requests produced. Raises if producing
+        failed."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(180)
+        if self.error is not None:
+            raise AssertionError("feeder failed: %s" % self.error)
+        return self.produced
+
+    def wait_done(self, timeout_s):
+        """Waits until all `total` requests are produced."""
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise AssertionError("feeder still producing after %.0f s" % timeout_s)
+        if self.error is not None:
+            raise AssertionError("feeder failed: %s" % self.error)
+        return self.produced
+
+
+def worker_settings(requests, results, extra=None):
+    """Worker settings for the real-broker tests (on top of worklib's defaults)."""
+    conf = {
+        "topic.requests": requests,
+        "topic.results": results,
+        "log.level": "info",
+        "worker.max_pending_per_partition": "200",
+        "kafka.consumer.reconnect.backoff.max.ms": "1000",
+        "kafka.producer.reconnect.backoff.max.ms": "1000",
+    }
+    conf.update(extra or {})
+    return conf
+
+
+def log_lines(worker, fragment):
+    """The msg of every JSON log record of worker containing fragment."""
+    return [r.get("msg", "") for r in worker.records() if fragment in r.get("msg", "")]
+
+
+class BrokerCase:
+    """Mixin for unittest.TestCase classes: one real broker per test file (setUpClass), one
+    simulator, topics and consumer group per scenario."""
+
+    kafka = None
+
+    @classmethod
+    def start_broker(cls):
+        import kafkareal
+        cls.kafka = kafkareal.RealKafka()
+        cls.kafka.start()
+        cls.bootstrap = cls.kafka.bootstrap
+        print("kafka broker startup: %.1fs (script wall time, first start)" %
+              cls.kafka.startup_s[0], flush=True)
+
+    @classmethod
+    def stop_broker(cls):
+        if cls.kafka is not None:
+            cls.kafka.close()
+            cls.kafka = None
+
+    def setup_scenario(self, name, total, partitions=12, result_partitions=6):
+        """Topics, simulator, ledger, mix, log directory for one scenario."""
+        self.name = name
+        self.requests = "req-" + name
+        self.results = "res-" + name
+        self.group = "grp-" + name
+        kafkalib.create_topics(self.bootstrap, {self.requests: partitions,
+                                                self.results: result_partitions})
+        instances, linked = Mix.instances_needed(total)
+        self.sim = start_sim(instances, linked)
+        self.addCleanup(self.sim.stop)
+        self.mix = Mix(name, total, linked)
+        self.ledger = Ledger(self.requests)
+        self.logs = log_dir(name)
+        self.workers = []
+        self.t0 = time.monotonic()
+
+    def start_worker(self, label, extra=None):
+        w = worklib.Worker(self.bootstrap, self.sim.endpoint,
+                           settings=worker_settings(self.requests, self.results, extra),
+                           group=self.group, log_path=os.path.join(self.logs, label + ".log"))
+        w.label = label
+        self.workers.append(w)
+        self.addCleanup(_close_worker, w)
+        return w
+
+    def feeder(self, rate, total):
+        return Feeder(self.bootstrap, self.requests, self.mix, self.ledger, rate, total,
+                      results_topic=self.results)
+
+    def finish(self, extra="", max_duplicates=None, timeout_s=240.0, extra_fn=None):
+        """Waits for every outcome and the commits, checks outcomes, simulator state and
+        counts, prints the summary line; returns the counts."""
+        records = wait_outcomes(self.bootstrap, self.results, self.ledger, timeout_s)
+        wait_committed_end(self.bootstrap, self.group, self.requests)
+        # Everything is committed: whatever the workers publish from now on is a duplicate
+        # too, so read once more for the final count.
+        records = read_outcomes(self.bootstrap, self.results)
+        counts, by_key, errors = self.ledger.tally(records)
+        if extra_fn is not None:
+            extra = (extra + " " + extra_fn(by_key)).strip()
+        line = summary(self.name, counts, time.monotonic() - self.t0, extra)
+        self.assertEqual(errors, [], "wrong outcomes (%d), first ones:\n%s" % (
+            len(errors), "\n".join(errors[:20])))
+        self.assertEqual(counts["lost"], 0, line)
+        state_errors = self.ledger.check_sim_state(self.sim)
+        self.assertEqual(state_errors[:20], [], "simulator state differs (%d)" %
+                         len(state_errors))
+        if max_duplicates is not None:
+            self.assertLessEqual(counts["duplicates"], max_duplicates, line)
+        self.counts = counts
+        self.by_key = by_key
+        return counts
+
+
+def _close_worker(worker):
+    worker.close()
+    for stream in (worker.proc.stdout, worker.proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def owned(worker):
+    """Partitions worker owns now, from its log: assigned minus revoked (cooperative
+    rebalancing logs increments; a lost assignment is revoked in full as well)."""
+    n = 0
+    for msg in (r.get("msg", "") for r in worker.records()):
+        if msg.startswith("assigned "):
+            n += int(msg.split()[1])
+        elif msg.startswith("revoking "):
+            n -= int(msg.split()[1])
+    return n
+
+
+def wait_owned(workers, want, partitions, timeout_s=60.0):
+    """Waits until the workers' logs show `want` = [n, ...] partitions owned (None = any
+    number > 0) and `partitions` in total."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        have = [owned(w) for w in workers]
+        ok = sum(have) == partitions and all(
+            (h > 0 if n is None else h == n) for h, n in zip(have, want))
+        if ok:
+            return have
+        for w in workers:
+            if w.proc.poll() is not None:
+                raise AssertionError("worker %s exited (%s):\n%s" % (
+                    getattr(w, "label", "?"), w.proc.returncode, w.tail()))
+        if time.monotonic() >= deadline:
+            raise AssertionError("partitions owned %s, wanted %s (total %d)" % (
+                have, want, partitions))
+        time.sleep(0.2)  # poll the logs, bounded by the deadline
+
+
+def wait_count(bootstrap, topic, count, timeout_s=120.0):
+    """Waits until topic holds at least count outcome records; returns how many it saw."""
+    try:
+        recs = kafkalib.consume(bootstrap, topic, count=count, timeout_s=timeout_s,
+                                config=READ_COMMITTED)
+    except kafkalib.KafkaTimeout as e:
+        raise AssertionError("only %d of %d outcomes after %.0f s" % (
+            len(e.records), count, timeout_s)) from None
+    return len(recs)

@@ -1,0 +1,105 @@
+/* vpc-sim: the simulator as one object: what a request sees, and how it is answered. */
+#ifndef CLW_SIM_H
+#define CLW_SIM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "sim_creds.h"
+#include "sim_faults.h"
+#include "sim_log.h"
+#include "sim_nonce.h"
+#include "sim_state.h"
+#include "sim_stats.h"
+
+#define CLW_SIM_API_PATH   "/v2/index.php"
+#define CLW_SIM_ADMIN_PATH "/_sim/"
+
+/* Settings that POST /_sim/config may change at run time. */
+struct clw_sim_settings {
+    struct clw_sim_rules rules;
+    int64_t window_s;     /* replay window: Timestamp skew allowed, Nonce memory */
+    int64_t clock_skew_s; /* added to the simulator's clock */
+    size_t max_instances; /* most instanceIds.N in one call */
+};
+
+struct clw_sim_options {
+    const char *credentials_path; /* required */
+    const char *call_log_path;    /* NULL: no call log */
+    const char *sign_host;        /* NULL: the Host header without its port */
+    bool admin;                   /* serve /_sim/ */
+    cJSON *seed;                  /* taken by clw_sim_init */
+    cJSON *faults;                /* taken; NULL: none; applied at start and on reset */
+    uint64_t rng_seed;
+    struct clw_sim_settings settings;
+};
+
+/* One lock guards everything mutable; HMAC checks run outside it. */
+struct clw_sim {
+    pthread_mutex_t lock;
+    const char *sign_host;
+    bool admin;
+    struct clw_sim_creds creds; /* read-only once started */
+    struct clw_sim_log log;
+    struct clw_sim_settings settings;
+    struct clw_sim_settings initial_settings;
+    struct clw_sim_nonces nonces;
+    cJSON *seed;
+    struct clw_sim_state state;
+    struct clw_sim_faults faults;
+    cJSON *initial_faults;
+    uint64_t rng_seed;
+    struct clw_sim_stats stats;
+};
+
+struct clw_sim_request {
+    const char *method;       /* "GET", "POST", ... */
+    const char *host;         /* Host header (may carry a port), NULL if absent */
+    const char *target;       /* raw request target: path and optional "?query" */
+    const char *content_type; /* NULL if absent */
+    const char *body;
+    size_t body_len;
+};
+
+enum clw_sim_disposition {
+    CLW_SIM_ANSWER, /* send status/body */
+    CLW_SIM_CLOSE,  /* close the connection without an answer */
+};
+
+struct clw_sim_response {
+    enum clw_sim_disposition disposition;
+    int status;
+    char *body; /* malloc'd, owned by the response */
+    size_t body_len;
+    const char *content_type; /* static */
+    int retry_after_s;        /* Retry-After header when > 0 */
+    uint32_t delay_ms;        /* wait this long before answering or closing */
+};
+
+/* Builds the simulator; takes opts->seed and opts->faults in every case. Returns 0, or -1 with
+ * a reason in err. */
+int clw_sim_init(struct clw_sim *sim, struct clw_sim_options *opts, char *err, size_t errsz);
+void clw_sim_free(struct clw_sim *sim);
+
+/* Answers one HTTP request: the API at CLW_SIM_API_PATH, the admin endpoints under
+ * CLW_SIM_ADMIN_PATH, 404 elsewhere. Thread-safe. resp is overwritten. */
+void clw_sim_handle(struct clw_sim *sim, const struct clw_sim_request *req,
+                    struct clw_sim_response *resp);
+
+void clw_sim_response_free(struct clw_sim_response *resp);
+
+/* Sets resp to status with a JSON body printed from doc (doc is deleted). */
+void clw_sim_respond_json(struct clw_sim_response *resp, int status, cJSON *doc);
+
+/* Implemented in sim_admin.c: the /_sim/ endpoints. path starts with CLW_SIM_ADMIN_PATH. */
+void clw_sim_admin_handle(struct clw_sim *sim, const struct clw_sim_request *req, const char *path,
+                          struct clw_sim_response *resp);
+
+/* Wall clock in milliseconds. */
+int64_t clw_sim_now_ms(void);
+
+#endif

@@ -1,0 +1,289 @@
+/* vpc-sim: the /_sim/ admin endpoints tests use to read and steer the simulator. */
+#include "sim.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void respond_error(struct clw_sim_response *resp, int status, const char *message)
+{
+    cJSON *doc = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(doc, "error", message);
+    clw_sim_respond_json(resp, status, doc);
+}
+
+static void respond_ok(struct clw_sim_response *resp)
+{
+    cJSON *doc = cJSON_CreateObject();
+
+    cJSON_AddBoolToObject(doc, "ok", true);
+    clw_sim_respond_json(resp, 200, doc);
+}
+
+static cJSON *parse_body(const struct clw_sim_request *req, struct clw_sim_response *resp)
+{
+    cJSON *doc = cJSON_ParseWithLength(req->body != NULL ? req->body : "", req->body_len);
+
+    if (doc == NULL)
+        respond_error(resp, 400, "body is not valid JSON");
+    return doc;
+}
+
+static cJSON *settings_json(const struct clw_sim_settings *set)
+{
+    cJSON *doc = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(doc, "sameVpcAttach",
+                            set->rules.same_vpc_attach_ok ? "success" : "error");
+    cJSON_AddStringToObject(doc, "detachUnlinked",
+                            set->rules.detach_unlinked_ok ? "success" : "error");
+    cJSON_AddNumberToObject(doc, "businessCode", set->rules.business_code);
+    cJSON_AddNumberToObject(doc, "taskDelayMs", (double)set->rules.task_delay_ms);
+    cJSON_AddNumberToObject(doc, "windowSec", (double)set->window_s);
+    cJSON_AddNumberToObject(doc, "clockSkewSec", (double)set->clock_skew_s);
+    cJSON_AddNumberToObject(doc, "maxInstances", (double)set->max_instances);
+    return doc;
+}
+
+static int read_choice(const cJSON *doc, const char *key, bool *out, char *err, size_t errsz)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(doc, key);
+
+    if (item == NULL)
+        return 0;
+    if (cJSON_IsString(item) && strcmp(item->valuestring, "success") == 0) {
+        *out = true;
+    } else if (cJSON_IsString(item) && strcmp(item->valuestring, "error") == 0) {
+        *out = false;
+    } else {
+        snprintf(err, errsz, "%s must be \"success\" or \"error\"", key);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_int(const cJSON *doc, const char *key, double min, double max, int64_t *out,
+                    char *err, size_t errsz)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(doc, key);
+
+    if (item == NULL)
+        return 0;
+    if (!cJSON_IsNumber(item) || item->valuedouble < min || item->valuedouble > max) {
+        snprintf(err, errsz, "%s must be a number in [%.0f, %.0f]", key, min, max);
+        return -1;
+    }
+    *out = (int64_t)item->valuedouble;
+    return 0;
+}
+
+/* Applies a settings document onto *set; nothing changes on error. */
+static int apply_settings(struct clw_sim_settings *set, const cJSON *doc, char *err, size_t errsz)
+{
+    static const char *const keys[] = {"sameVpcAttach", "detachUnlinked", "businessCode",
+                                       "taskDelayMs",   "windowSec",      "clockSkewSec",
+                                       "maxInstances"};
+    struct clw_sim_settings next = *set;
+    int64_t code = next.rules.business_code;
+    int64_t max = (int64_t)next.max_instances;
+    const cJSON *item;
+
+    if (!cJSON_IsObject(doc)) {
+        snprintf(err, errsz, "expected a JSON object");
+        return -1;
+    }
+    cJSON_ArrayForEach(item, doc)
+    {
+        bool known = false;
+
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+            known = known || strcmp(item->string, keys[i]) == 0;
+        if (!known) {
+            snprintf(err, errsz, "unknown key \"%s\"", item->string);
+            return -1;
+        }
+    }
+    if (read_choice(doc, "sameVpcAttach", &next.rules.same_vpc_attach_ok, err, errsz) != 0 ||
+        read_choice(doc, "detachUnlinked", &next.rules.detach_unlinked_ok, err, errsz) != 0 ||
+        read_int(doc, "businessCode", 1, 999999, &code, err, errsz) != 0 ||
+        read_int(doc, "taskDelayMs", 0, 86400000, &next.rules.task_delay_ms, err, errsz) != 0 ||
+        read_int(doc, "windowSec", 1, 86400 * 365, &next.window_s, err, errsz) != 0 ||
+        read_int(doc, "clockSkewSec", -86400 * 365, 86400 * 365, &next.clock_skew_s, err, errsz) !=
+            0 ||
+        read_int(doc, "maxInstances", 1, 1000, &max, err, errsz) != 0)
+        return -1;
+    next.rules.business_code = (int)code;
+    next.max_instances = (size_t)max;
+    *set = next;
+    return 0;
+}
+
+/* Rebuilds the state from seed and zeroes the counters. Caller holds the lock. On failure
+ * nothing changes. */
+static int load_seed(struct clw_sim *sim, const cJSON *seed, char *err, size_t errsz)
+{
+    struct clw_sim_state fresh;
+
+    if (clw_sim_state_load(&fresh, seed, clw_sim_state_next_task_id(&sim->state), err, errsz) != 0)
+        return -1;
+    clw_sim_state_free(&sim->state);
+    sim->state = fresh;
+    clw_sim_stats_free(&sim->stats);
+    return 0;
+}
+
+static void handle_reset(struct clw_sim *sim, struct clw_sim_response *resp)
+{
+    char err[256];
+    int rc;
+
+    pthread_mutex_lock(&sim->lock);
+    rc = load_seed(sim, sim->seed, err, sizeof(err));
+    if (rc == 0) {
+        clw_sim_faults_free(&sim->faults);
+        clw_sim_faults_init(&sim->faults, sim->rng_seed);
+        if (sim->initial_faults != NULL)
+            clw_sim_faults_apply_json(&sim->faults, sim->initial_faults, err, sizeof(err));
+        sim->settings = sim->initial_settings;
+    }
+    pthread_mutex_unlock(&sim->lock);
+    if (rc != 0)
+        respond_error(resp, 500, err);
+    else
+        respond_ok(resp);
+}
+
+static void handle_seed(struct clw_sim *sim, const struct clw_sim_request *req,
+                        struct clw_sim_response *resp)
+{
+    cJSON *seed = parse_body(req, resp);
+    cJSON *summary;
+    char err[256];
+    int rc;
+
+    if (seed == NULL)
+        return;
+    pthread_mutex_lock(&sim->lock);
+    rc = load_seed(sim, seed, err, sizeof(err));
+    if (rc == 0) {
+        cJSON_Delete(sim->seed);
+        sim->seed = seed;
+        seed = NULL;
+    }
+    summary = cJSON_CreateObject();
+    cJSON_AddBoolToObject(summary, "ok", true);
+    cJSON_AddNumberToObject(summary, "vpcs", (double)sim->state.nvpcs);
+    cJSON_AddNumberToObject(summary, "instances", (double)sim->state.ninstances);
+    pthread_mutex_unlock(&sim->lock);
+    cJSON_Delete(seed);
+    if (rc != 0) {
+        cJSON_Delete(summary);
+        respond_error(resp, 400, err);
+    } else {
+        clw_sim_respond_json(resp, 200, summary);
+    }
+}
+
+static void handle_faults(struct clw_sim *sim, const struct clw_sim_request *req,
+                          struct clw_sim_response *resp)
+{
+    cJSON *doc = NULL;
+    cJSON *out;
+    char err[256];
+    int rc = 0;
+
+    if (strcmp(req->method, "POST") == 0) {
+        doc = parse_body(req, resp);
+        if (doc == NULL)
+            return;
+    }
+    pthread_mutex_lock(&sim->lock);
+    if (doc != NULL)
+        rc = clw_sim_faults_apply_json(&sim->faults, doc, err, sizeof(err));
+    out = clw_sim_faults_to_json(&sim->faults);
+    pthread_mutex_unlock(&sim->lock);
+    cJSON_Delete(doc);
+    if (rc != 0) {
+        cJSON_Delete(out);
+        respond_error(resp, 400, err);
+    } else {
+        clw_sim_respond_json(resp, 200, out);
+    }
+}
+
+static void handle_config(struct clw_sim *sim, const struct clw_sim_request *req,
+                          struct clw_sim_response *resp)
+{
+    cJSON *doc = NULL;
+    cJSON *out;
+    char err[256];
+    int rc = 0;
+
+    if (strcmp(req->method, "POST") == 0) {
+        doc = parse_body(req, resp);
+        if (doc == NULL)
+            return;
+    }
+    pthread_mutex_lock(&sim->lock);
+    if (doc != NULL)
+        rc = apply_settings(&sim->settings, doc, err, sizeof(err));
+    out = settings_json(&sim->settings);
+    pthread_mutex_unlock(&sim->lock);
+    cJSON_Delete(doc);
+    if (rc != 0) {
+        cJSON_Delete(out);
+        respond_error(resp, 400, err);
+    } else {
+        clw_sim_respond_json(resp, 200, out);
+    }
+}
+
+static void handle_stats(struct clw_sim *sim, struct clw_sim_response *resp)
+{
+    cJSON *doc;
+
+    pthread_mutex_lock(&sim->lock);
+    doc = clw_sim_stats_to_json(&sim->stats);
+    if (doc != NULL) {
+        cJSON_AddNumberToObject(doc, "noncesRemembered", (double)sim->nonces.count);
+        cJSON_AddNumberToObject(doc, "nextTaskId", (double)clw_sim_state_next_task_id(&sim->state));
+    }
+    pthread_mutex_unlock(&sim->lock);
+    clw_sim_respond_json(resp, 200, doc);
+}
+
+static void handle_state(struct clw_sim *sim, struct clw_sim_response *resp)
+{
+    cJSON *doc;
+
+    pthread_mutex_lock(&sim->lock);
+    doc = clw_sim_state_to_json(&sim->state, clw_sim_now_ms());
+    pthread_mutex_unlock(&sim->lock);
+    clw_sim_respond_json(resp, 200, doc);
+}
+
+void clw_sim_admin_handle(struct clw_sim *sim, const struct clw_sim_request *req, const char *path,
+                          struct clw_sim_response *resp)
+{
+    const char *name = path + strlen(CLW_SIM_ADMIN_PATH);
+    bool get = strcmp(req->method, "GET") == 0;
+    bool post = strcmp(req->method, "POST") == 0;
+
+    if (strcmp(name, "state") == 0 && get)
+        handle_state(sim, resp);
+    else if (strcmp(name, "stats") == 0 && get)
+        handle_stats(sim, resp);
+    else if (strcmp(name, "reset") == 0 && post)
+        handle_reset(sim, resp);
+    else if (strcmp(name, "seed") == 0 && post)
+        handle_seed(sim, req, resp);
+    else if (strcmp(name, "faults") == 0 && (get || post))
+        handle_faults(sim, req, resp);
+    else if (strcmp(name, "config") == 0 && (get || post))
+        handle_config(sim, req, resp);
+    else if (strcmp(name, "state") == 0 || strcmp(name, "stats") == 0 ||
+             strcmp(name, "reset") == 0 || strcmp(name, "seed") == 0)
+        respond_error(resp, 405, "method not allowed");
+    else
+        respond_error(resp, 404, "no such admin endpoint");
+}

@@ -1,0 +1,784 @@
+/* vpc-sim: the v2 API pipeline: parse, authenticate, replay checks, faults, action, answer. */
+#include "sim.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "sim_sign.h"
+
+#define DEFAULT_LIMIT 20
+#define MAX_LIMIT     50
+
+enum action {
+    ACTION_UNKNOWN,
+    ACTION_ATTACH,
+    ACTION_DETACH,
+    ACTION_DESCRIBE_LINKS,
+    ACTION_DESCRIBE_VPCS,
+    ACTION_TASK_RESULT,
+};
+
+static const struct {
+    const char *name;
+    enum action action;
+} actions[] = {
+    {"AttachClassicLinkVpc", ACTION_ATTACH},           {"DetachClassicLinkVpc", ACTION_DETACH},
+    {"DescribeVpcClassicLink", ACTION_DESCRIBE_LINKS}, {"DescribeVpcEx", ACTION_DESCRIBE_VPCS},
+    {"DescribeVpcTaskResult", ACTION_TASK_RESULT},
+};
+
+/* Everything one API call carries from parsing to the call log. */
+struct call {
+    struct clw_sim_params params;
+    const char *action_name; /* the Action parameter, NULL if absent */
+    enum action action;
+    bool authenticated;
+    const char **ids; /* instanceIds.N in N order, borrowed from params */
+    size_t nids;
+    const char *vpc_id;
+    struct clw_sim_link_query links;
+    struct clw_sim_vpc_query vpcs;
+    uint64_t task_id;
+    struct clw_sim_reply reply;
+    struct clw_sim_fault fault;
+};
+
+int64_t clw_sim_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- answers ---------------------------------------------------------------------------- */
+
+void clw_sim_response_free(struct clw_sim_response *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+}
+
+static void respond_text(struct clw_sim_response *resp, int status, const char *content_type,
+                         const char *text)
+{
+    resp->disposition = CLW_SIM_ANSWER;
+    resp->status = status;
+    resp->content_type = content_type;
+    resp->body = strdup(text);
+    resp->body_len = resp->body != NULL ? strlen(resp->body) : 0;
+}
+
+void clw_sim_respond_json(struct clw_sim_response *resp, int status, cJSON *doc)
+{
+    resp->disposition = CLW_SIM_ANSWER;
+    resp->status = status;
+    resp->content_type = "application/json";
+    resp->body = doc != NULL ? cJSON_PrintUnformatted(doc) : NULL;
+    cJSON_Delete(doc);
+    if (resp->body == NULL) {
+        respond_text(resp, 500, "text/plain", "out of memory\n");
+        return;
+    }
+    resp->body_len = strlen(resp->body);
+}
+
+static const char *default_code_desc(int code)
+{
+    static const struct {
+        int code;
+        const char *desc;
+    } descs[] = {
+        {4000, "InvalidParameter"},
+        {4100, "AuthFailure.SignatureFailure"},
+        {4101, "UnauthorizedOperation"},
+        {4104, "AuthFailure.SecretIdNotFound"},
+        {4105, "AuthFailure.TokenFailure"},
+        {4106, "AuthFailure.MFAFailure"},
+        {4200, "RequestExpired"},
+        {4300, "AccessDenied"},
+        {4400, "RequestLimitExceeded"},
+        {4500, "RequestReplayed"},
+        {4600, "UnsupportedProtocol"},
+        {5000, "ResourceNotFound"},
+        {5100, "OperationFailed"},
+        {5400, "PartialSuccess"},
+        {6000, "InternalError"},
+        {6100, "InvalidAction"},
+        {6200, "ServiceUnavailable"},
+    };
+
+    for (size_t i = 0; i < sizeof(descs) / sizeof(descs[0]); i++) {
+        if (descs[i].code == code)
+            return descs[i].desc;
+    }
+    return "Error";
+}
+
+/* {"code":N,"message":"...","codeDesc":"..."} plus the reply's extra members. */
+static void respond_reply(struct clw_sim_response *resp, struct clw_sim_reply *reply)
+{
+    cJSON *body = cJSON_CreateObject();
+
+    cJSON_AddNumberToObject(body, "code", reply->code);
+    cJSON_AddStringToObject(body, "message", reply->message);
+    cJSON_AddStringToObject(body, "codeDesc", reply->code_desc);
+    while (reply->code == 0 && reply->extra != NULL && reply->extra->child != NULL) {
+        cJSON *item = cJSON_DetachItemViaPointer(reply->extra, reply->extra->child);
+
+        cJSON_AddItemToObject(body, item->string, item);
+    }
+    clw_sim_respond_json(resp, 200, body);
+}
+
+static const char *http_reason(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 408:
+        return "Request Timeout";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Error";
+    }
+}
+
+static void respond_fault(struct clw_sim *sim, const struct clw_sim_fault *fault,
+                          struct clw_sim_response *resp)
+{
+    char html[160];
+    bool throttled;
+
+    switch (fault->kind) {
+    case CLW_SIM_FAULT_CODE: {
+        struct clw_sim_reply reply = {0};
+
+        clw_sim_reply_error(&reply, fault->code,
+                            fault->code_desc[0] ? fault->code_desc : default_code_desc(fault->code),
+                            "(vpc-sim) injected fault");
+        respond_reply(resp, &reply);
+        throttled = fault->code == 4400;
+        break;
+    }
+    case CLW_SIM_FAULT_HTTP:
+        snprintf(html, sizeof(html), "<html><body><h1>%d %s</h1></body></html>\n", fault->code,
+                 http_reason(fault->code));
+        respond_text(resp, fault->code, "text/html", html);
+        throttled = fault->code == 429 || fault->code == 503;
+        break;
+    case CLW_SIM_FAULT_HANG:
+        resp->disposition = CLW_SIM_CLOSE;
+        resp->delay_ms = sim->faults.hang_ms;
+        return;
+    default:
+        resp->disposition = CLW_SIM_CLOSE;
+        return;
+    }
+    if (fault->retry_after_s >= 0)
+        resp->retry_after_s = fault->retry_after_s;
+    else if (throttled)
+        resp->retry_after_s = sim->faults.retry_after_s;
+}
+
+/* ---- parsing ---------------------------------------------------------------------------- */
+
+/* A 4000 answer: code_desc is InvalidParameter or MissingParameter. */
+static void fail_param(struct call *call, const char *code_desc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail_param(struct call *call, const char *code_desc, const char *fmt, ...)
+{
+    va_list ap;
+
+    call->reply.code = 4000;
+    snprintf(call->reply.code_desc, sizeof(call->reply.code_desc), "%s", code_desc);
+    va_start(ap, fmt);
+    vsnprintf(call->reply.message, sizeof(call->reply.message), fmt, ap);
+    va_end(ap);
+}
+
+/* Decimal digits only, at most max. */
+static bool parse_number(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (s == NULL || *s == '\0' || strlen(s) > 20)
+        return false;
+    for (; *s != '\0'; s++) {
+        if (!isdigit((unsigned char)*s) || v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool content_type_is_form(const char *content_type)
+{
+    static const char form[] = "application/x-www-form-urlencoded";
+
+    return content_type != NULL && strncasecmp(content_type, form, sizeof(form) - 1) == 0 &&
+           (content_type[sizeof(form) - 1] == '\0' || content_type[sizeof(form) - 1] == ';' ||
+            content_type[sizeof(form) - 1] == ' ');
+}
+
+static bool parse_request_params(const struct clw_sim_request *req, const char *query,
+                                 struct call *call)
+{
+    enum clw_sim_params_err err = CLW_SIM_PARAMS_OK;
+
+    if (query != NULL)
+        err = clw_sim_params_parse(&call->params, query, strlen(query));
+    if (err == CLW_SIM_PARAMS_OK && strcmp(req->method, "POST") == 0) {
+        if (!content_type_is_form(req->content_type)) {
+            fail_param(call, "InvalidParameter", "POST needs %s",
+                       "Content-Type: application/x-www-form-urlencoded");
+            return false;
+        }
+        err = clw_sim_params_parse(&call->params, req->body, req->body_len);
+    }
+    if (err != CLW_SIM_PARAMS_OK) {
+        fail_param(call, "InvalidParameter", "%s", clw_sim_params_strerror(err));
+        return false;
+    }
+    return true;
+}
+
+struct indexed_id {
+    uint64_t index;
+    const char *id;
+};
+
+static int by_index(const void *a, const void *b)
+{
+    const struct indexed_id *ia = a;
+    const struct indexed_id *ib = b;
+
+    return ia->index < ib->index ? -1 : ia->index > ib->index;
+}
+
+/* Collects instanceIds.N in N order; distinct, non-empty, at most max_instances. */
+static bool parse_instance_ids(struct call *call, size_t max_instances)
+{
+    static const char prefix[] = "instanceIds.";
+    struct indexed_id *found = calloc(call->params.count + 1, sizeof(*found));
+    size_t n = 0;
+    bool ok = false;
+
+    call->ids = calloc(call->params.count + 1, sizeof(*call->ids));
+    if (found == NULL || call->ids == NULL) {
+        clw_sim_reply_error(&call->reply, 6000, "InternalError", "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < call->params.count; i++) {
+        const struct clw_sim_param *prm = &call->params.items[i];
+
+        if (strncmp(prm->name, prefix, sizeof(prefix) - 1) != 0)
+            continue;
+        if (!parse_number(prm->name + sizeof(prefix) - 1, UINT32_MAX, &found[n].index) ||
+            prm->value[0] == '\0') {
+            fail_param(call, "InvalidParameter", "bad parameter %s", prm->name);
+            goto fail;
+        }
+        found[n++].id = prm->value;
+    }
+    if (n == 0) {
+        fail_param(call, "MissingParameter", "missing parameter %s", "instanceIds.0");
+        goto fail;
+    }
+    if (n > max_instances) {
+        clw_sim_reply_error(&call->reply, 4000, "InvalidParameter",
+                            "at most %zu instanceIds per call", max_instances);
+        goto fail;
+    }
+    qsort(found, n, sizeof(*found), by_index);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(found[i].id, found[j].id) == 0) {
+                fail_param(call, "InvalidParameter", "instance %s listed twice", found[i].id);
+                goto fail;
+            }
+        }
+        call->ids[i] = found[i].id;
+    }
+    call->nids = n;
+    ok = true;
+
+fail:
+    free(found);
+    return ok;
+}
+
+/* Reads an optional offset/limit pair into *offset / *limit. */
+static bool parse_paging(struct call *call, size_t *offset, size_t *limit)
+{
+    const char *off = clw_sim_params_get(&call->params, "offset");
+    const char *lim = clw_sim_params_get(&call->params, "limit");
+    uint64_t v;
+
+    *offset = 0;
+    *limit = DEFAULT_LIMIT;
+    if (off != NULL) {
+        if (!parse_number(off, 1000000000, &v)) {
+            fail_param(call, "InvalidParameter", "bad parameter %s", "offset");
+            return false;
+        }
+        *offset = (size_t)v;
+    }
+    if (lim != NULL) {
+        if (!parse_number(lim, MAX_LIMIT, &v) || v == 0) {
+            fail_param(call, "InvalidParameter", "limit must be 1..%s", "50");
+            return false;
+        }
+        *limit = (size_t)v;
+    }
+    return true;
+}
+
+static bool require_vpc(struct call *call)
+{
+    call->vpc_id = clw_sim_params_get(&call->params, "vpcId");
+    if (call->vpc_id == NULL || call->vpc_id[0] == '\0') {
+        fail_param(call, "MissingParameter", "missing parameter %s", "vpcId");
+        return false;
+    }
+    return true;
+}
+
+/* The action's own parameters; on failure call->reply holds a 4000 error. */
+static bool parse_action_args(struct call *call, size_t max_instances)
+{
+    const char *value;
+    uint64_t task_id;
+
+    switch (call->action) {
+    case ACTION_ATTACH:
+    case ACTION_DETACH:
+        return require_vpc(call) && parse_instance_ids(call, max_instances);
+    case ACTION_DESCRIBE_LINKS:
+        call->links.vpc_id = clw_sim_params_get(&call->params, "vpcId");
+        call->links.classic_link_id = clw_sim_params_get(&call->params, "classicLinkId");
+        call->links.lan_ip = clw_sim_params_get(&call->params, "lanIp");
+        value = clw_sim_params_get(&call->params, "orderDirection");
+        call->links.descending = value != NULL && strcasecmp(value, "desc") == 0;
+        return parse_paging(call, &call->links.offset, &call->links.limit);
+    case ACTION_DESCRIBE_VPCS:
+        call->vpcs.vpc_id = clw_sim_params_get(&call->params, "vpcId");
+        call->vpcs.vpc_name = clw_sim_params_get(&call->params, "vpcName");
+        return parse_paging(call, &call->vpcs.offset, &call->vpcs.limit);
+    case ACTION_TASK_RESULT:
+        value = clw_sim_params_get(&call->params, "taskId");
+        if (value == NULL) {
+            fail_param(call, "MissingParameter", "missing parameter %s", "taskId");
+            return false;
+        }
+        if (!parse_number(value, INT64_MAX, &task_id)) {
+            fail_param(call, "InvalidParameter", "bad parameter %s", "taskId");
+            return false;
+        }
+        call->task_id = task_id;
+        return true;
+    case ACTION_UNKNOWN:
+        break;
+    }
+    return false;
+}
+
+/* ---- authentication --------------------------------------------------------------------- */
+
+static const char *const required_common[] = {
+    "Action", "Region", "SecretId", "Timestamp", "Nonce", "Signature",
+};
+
+/* The host the client signed: --sign-host, else the Host header without its port. */
+static void signing_host(const struct clw_sim *sim, const char *host, char *out, size_t outsz)
+{
+    const char *end;
+
+    if (sim->sign_host != NULL || host == NULL) {
+        snprintf(out, outsz, "%s", sim->sign_host != NULL ? sim->sign_host : "");
+        return;
+    }
+    if (host[0] == '[') {
+        end = strchr(host, ']');
+        end = end != NULL ? end + 1 : host + strlen(host);
+    } else {
+        end = strchr(host, ':');
+        end = end != NULL ? end : host + strlen(host);
+    }
+    snprintf(out, outsz, "%.*s", (int)(end - host), host);
+}
+
+/* Checks presence, SecretId, signature and token (no shared state: runs without the lock).
+ * Returns the credential index, or -1 with call->reply filled. */
+static int authenticate(const struct clw_sim *sim, const struct clw_sim_request *req,
+                        struct call *call)
+{
+    const char *secret_id;
+    const char *token;
+    char host[256];
+    int cred;
+
+    for (size_t i = 0; i < sizeof(required_common) / sizeof(required_common[0]); i++) {
+        const char *value = clw_sim_params_get(&call->params, required_common[i]);
+
+        if (value == NULL || value[0] == '\0') {
+            fail_param(call, "MissingParameter", "missing parameter %s", required_common[i]);
+            return -1;
+        }
+    }
+    secret_id = clw_sim_params_get(&call->params, "SecretId");
+    cred = clw_sim_creds_find(&sim->creds, secret_id);
+    if (cred < 0) {
+        clw_sim_reply_error(&call->reply, 4104, "AuthFailure.SecretIdNotFound",
+                            "SecretId not found");
+        return -1;
+    }
+    signing_host(sim, req->host, host, sizeof(host));
+    if (!clw_sim_sign_verify(req->method, host, CLW_SIM_API_PATH, &call->params,
+                             sim->creds.items[cred].secret_key)) {
+        clw_sim_reply_error(&call->reply, 4100, "AuthFailure.SignatureFailure",
+                            "signature verification failed");
+        return -1;
+    }
+    token = clw_sim_params_get(&call->params, "Token");
+    if (sim->creds.items[cred].token != NULL &&
+        (token == NULL || strcmp(token, sim->creds.items[cred].token) != 0)) {
+        clw_sim_reply_error(&call->reply, 4105, "AuthFailure.TokenFailure", "token invalid");
+        return -1;
+    }
+    return cred;
+}
+
+/* Timestamp window and Nonce reuse. Caller holds the lock. */
+static bool check_replay(struct clw_sim *sim, struct call *call, int cred)
+{
+    int64_t now = (int64_t)time(NULL) + sim->settings.clock_skew_s;
+    int64_t window = sim->settings.window_s;
+    uint64_t ts;
+    uint64_t nonce;
+
+    if (!parse_number(clw_sim_params_get(&call->params, "Timestamp"), INT64_MAX / 2, &ts)) {
+        fail_param(call, "InvalidParameter", "bad parameter %s", "Timestamp");
+        return false;
+    }
+    if (!parse_number(clw_sim_params_get(&call->params, "Nonce"), UINT64_MAX, &nonce) ||
+        nonce == 0) {
+        fail_param(call, "InvalidParameter", "bad parameter %s (a positive integer)", "Nonce");
+        return false;
+    }
+    if ((int64_t)ts < now - window || (int64_t)ts > now + window) {
+        clw_sim_reply_error(&call->reply, 4500, "InvalidTimestamp",
+                            "Timestamp %" PRIu64 " is more than %" PRId64
+                            " s from server time %" PRId64,
+                            ts, window, now);
+        return false;
+    }
+    if (!clw_sim_nonces_use(&sim->nonces, (uint32_t)cred, nonce, now,
+                            ((int64_t)ts > now ? (int64_t)ts : now) + window)) {
+        clw_sim_reply_error(&call->reply, 4500, "InvalidNonce",
+                            "Nonce %" PRIu64 " already used within %" PRId64 " s", nonce, window);
+        return false;
+    }
+    return true;
+}
+
+/* ---- the call --------------------------------------------------------------------------- */
+
+static void run_action(struct clw_sim *sim, struct call *call, bool task_fail)
+{
+    const char *region = clw_sim_params_get(&call->params, "Region");
+    const struct clw_sim_rules *rules = &sim->settings.rules;
+    int64_t now_ms = clw_sim_now_ms();
+
+    switch (call->action) {
+    case ACTION_ATTACH:
+        clw_sim_state_attach(&sim->state, rules, region, call->vpc_id, call->ids, call->nids,
+                             task_fail, now_ms, &call->reply);
+        break;
+    case ACTION_DETACH:
+        clw_sim_state_detach(&sim->state, rules, region, call->vpc_id, call->ids, call->nids,
+                             task_fail, now_ms, &call->reply);
+        break;
+    case ACTION_DESCRIBE_LINKS:
+        clw_sim_state_describe_links(&sim->state, region, &call->links, &call->reply);
+        break;
+    case ACTION_DESCRIBE_VPCS:
+        clw_sim_state_describe_vpcs(&sim->state, region, &call->vpcs, &call->reply);
+        break;
+    case ACTION_TASK_RESULT:
+        clw_sim_state_task_result(&sim->state, rules, call->task_id, now_ms, &call->reply);
+        break;
+    case ACTION_UNKNOWN:
+        break;
+    }
+}
+
+/* Decides and runs the call once authenticated. Caller holds the lock. */
+static void process(struct clw_sim *sim, struct call *call, int cred)
+{
+    bool fault_answers;
+
+    if (!check_replay(sim, call, cred))
+        return;
+    if (call->action == ACTION_UNKNOWN) {
+        clw_sim_reply_error(&call->reply, 6100, "InvalidAction", "action %s not supported",
+                            call->action_name);
+        return;
+    }
+    if (!parse_action_args(call, sim->settings.max_instances))
+        return;
+    clw_sim_faults_pick(&sim->faults, call->action_name, call->ids, call->nids, &call->fault);
+    fault_answers =
+        call->fault.kind != CLW_SIM_FAULT_NONE && call->fault.kind != CLW_SIM_FAULT_TASK_FAIL;
+    if (!fault_answers || call->fault.apply)
+        run_action(sim, call, call->fault.kind == CLW_SIM_FAULT_TASK_FAIL);
+}
+
+static const char *result_key(const struct call *call, const struct clw_sim_response *resp,
+                              char *buf, size_t bufsz)
+{
+    if (resp->disposition == CLW_SIM_CLOSE)
+        return call->fault.kind == CLW_SIM_FAULT_HANG ? "hang" : "drop";
+    if (resp->status != 200)
+        snprintf(buf, bufsz, "http:%d", resp->status);
+    else if (call->fault.kind == CLW_SIM_FAULT_CODE)
+        snprintf(buf, bufsz, "%d", call->fault.code);
+    else
+        snprintf(buf, bufsz, "%d", call->reply.code);
+    return buf;
+}
+
+static void count_call(struct clw_sim *sim, const struct call *call,
+                       const struct clw_sim_response *resp)
+{
+    struct clw_sim_stats *stats = &sim->stats;
+    char buf[96];
+
+    stats->calls++;
+    clw_sim_counter_add(&stats->by_action,
+                        call->action != ACTION_UNKNOWN ? call->action_name
+                        : call->action_name != NULL    ? "(other)"
+                                                       : "(none)",
+                        1);
+    clw_sim_counter_add(&stats->by_result, result_key(call, resp, buf, sizeof(buf)), 1);
+    if (call->fault.kind != CLW_SIM_FAULT_NONE) {
+        clw_sim_fault_format(&call->fault, buf, sizeof(buf));
+        clw_sim_counter_add(&stats->by_fault, buf, 1);
+    }
+    for (size_t i = 0; i < call->nids; i++) {
+        clw_sim_counter_add(&stats->calls_per_instance, call->ids[i], 1);
+        if (call->reply.applied)
+            clw_sim_counter_add(call->action == ACTION_ATTACH ? &stats->attached_per_instance
+                                                              : &stats->detached_per_instance,
+                                call->ids[i], 1);
+    }
+}
+
+static void log_call(struct clw_sim *sim, const char *method, const struct call *call,
+                     const struct clw_sim_response *resp)
+{
+    cJSON *entry;
+    cJSON *params;
+    char buf[96];
+    struct timespec ts;
+    struct tm tm;
+
+    if (sim->log.fd < 0)
+        return;
+    entry = cJSON_CreateObject();
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ".%03ldZ", ts.tv_nsec / 1000000);
+    cJSON_AddStringToObject(entry, "ts", buf);
+    cJSON_AddStringToObject(entry, "method", method);
+    if (call->action_name != NULL)
+        cJSON_AddStringToObject(entry, "action", call->action_name);
+    else
+        cJSON_AddNullToObject(entry, "action");
+    params = cJSON_AddObjectToObject(entry, "params");
+    for (size_t i = 0; params != NULL && i < call->params.count; i++) {
+        const struct clw_sim_param *prm = &call->params.items[i];
+
+        /* Never the signature or the token; the key id only as a placeholder. */
+        if (strcmp(prm->name, "Signature") == 0 || strcmp(prm->name, "Token") == 0)
+            continue;
+        cJSON_AddStringToObject(params, prm->name,
+                                strcmp(prm->name, "SecretId") == 0 ? "[redacted]" : prm->value);
+    }
+    cJSON_AddBoolToObject(entry, "authenticated", call->authenticated);
+    if (resp->disposition == CLW_SIM_ANSWER) {
+        cJSON_AddNumberToObject(entry, "httpStatus", resp->status);
+    } else {
+        cJSON_AddNullToObject(entry, "httpStatus");
+    }
+    cJSON_AddStringToObject(entry, "result", result_key(call, resp, buf, sizeof(buf)));
+    if (resp->disposition == CLW_SIM_ANSWER && resp->status == 200) {
+        const struct clw_sim_fault *f = &call->fault;
+        bool by_fault = f->kind == CLW_SIM_FAULT_CODE;
+
+        cJSON_AddNumberToObject(entry, "code", by_fault ? f->code : call->reply.code);
+        cJSON_AddStringToObject(entry, "codeDesc",
+                                by_fault
+                                    ? (f->code_desc[0] ? f->code_desc : default_code_desc(f->code))
+                                    : call->reply.code_desc);
+    }
+    if (call->fault.kind != CLW_SIM_FAULT_NONE) {
+        clw_sim_fault_format(&call->fault, buf, sizeof(buf));
+        cJSON_AddStringToObject(entry, "fault", buf);
+    } else {
+        cJSON_AddNullToObject(entry, "fault");
+    }
+    cJSON_AddBoolToObject(entry, "applied", call->reply.applied);
+    if (call->reply.task_id != 0)
+        cJSON_AddNumberToObject(entry, "taskId", (double)call->reply.task_id);
+    cJSON_AddNumberToObject(entry, "delayMs", resp->delay_ms);
+    clw_sim_log_write(&sim->log, entry);
+    cJSON_Delete(entry);
+}
+
+static enum action find_action(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < sizeof(actions) / sizeof(actions[0]); i++) {
+        if (strcmp(actions[i].name, name) == 0)
+            return actions[i].action;
+    }
+    return ACTION_UNKNOWN;
+}
+
+static void handle_api(struct clw_sim *sim, const struct clw_sim_request *req, const char *query,
+                       struct clw_sim_response *resp)
+{
+    struct call call;
+    int cred = -1;
+    uint32_t latency;
+
+    memset(&call, 0, sizeof(call));
+    if (parse_request_params(req, query, &call)) {
+        call.action_name = clw_sim_params_get(&call.params, "Action");
+        call.action = find_action(call.action_name);
+        cred = authenticate(sim, req, &call);
+    }
+
+    pthread_mutex_lock(&sim->lock);
+    if (cred >= 0) {
+        call.authenticated = true;
+        process(sim, &call, cred);
+    }
+    if (call.fault.kind != CLW_SIM_FAULT_NONE && call.fault.kind != CLW_SIM_FAULT_TASK_FAIL)
+        respond_fault(sim, &call.fault, resp);
+    else
+        respond_reply(resp, &call.reply);
+    latency = clw_sim_faults_latency(&sim->faults);
+    resp->delay_ms += latency;
+    count_call(sim, &call, resp);
+    pthread_mutex_unlock(&sim->lock);
+
+    log_call(sim, req->method, &call, resp);
+    cJSON_Delete(call.reply.extra);
+    free(call.ids);
+    clw_sim_params_free(&call.params);
+}
+
+void clw_sim_handle(struct clw_sim *sim, const struct clw_sim_request *req,
+                    struct clw_sim_response *resp)
+{
+    const char *q = strchr(req->target, '?');
+    size_t path_len = q != NULL ? (size_t)(q - req->target) : strlen(req->target);
+    char path[128];
+
+    memset(resp, 0, sizeof(*resp));
+    if (path_len >= sizeof(path)) {
+        respond_text(resp, 404, "text/plain", "not found\n");
+        return;
+    }
+    memcpy(path, req->target, path_len);
+    path[path_len] = '\0';
+    if (strcmp(path, CLW_SIM_API_PATH) == 0) {
+        if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0) {
+            respond_text(resp, 405, "text/plain", "method not allowed\n");
+            return;
+        }
+        handle_api(sim, req, q != NULL ? q + 1 : NULL, resp);
+    } else if (sim->admin && strncmp(path, CLW_SIM_ADMIN_PATH, strlen(CLW_SIM_ADMIN_PATH)) == 0) {
+        clw_sim_admin_handle(sim, req, path, resp);
+    } else {
+        respond_text(resp, 404, "text/plain", "not found\n");
+    }
+}
+
+/* ---- life cycle ------------------------------------------------------------------------- */
+
+int clw_sim_init(struct clw_sim *sim, struct clw_sim_options *opts, char *err, size_t errsz)
+{
+    int rc = -1;
+
+    memset(sim, 0, sizeof(*sim));
+    sim->log.fd = -1;
+    pthread_mutex_init(&sim->lock, NULL);
+    sim->sign_host = opts->sign_host;
+    sim->admin = opts->admin;
+    sim->settings = opts->settings;
+    sim->initial_settings = opts->settings;
+    sim->rng_seed = opts->rng_seed;
+    sim->seed = opts->seed;
+    sim->initial_faults = opts->faults;
+    opts->seed = NULL;
+    opts->faults = NULL;
+    clw_sim_faults_init(&sim->faults, sim->rng_seed);
+
+    if (clw_sim_creds_load(&sim->creds, opts->credentials_path, err, errsz) != 0)
+        goto fail;
+    if (clw_sim_state_load(&sim->state, sim->seed, 100000, err, errsz) != 0)
+        goto fail;
+    if (sim->initial_faults != NULL &&
+        clw_sim_faults_apply_json(&sim->faults, sim->initial_faults, err, errsz) != 0)
+        goto fail;
+    if (opts->call_log_path != NULL && clw_sim_log_open(&sim->log, opts->call_log_path) != 0) {
+        snprintf(err, errsz, "%s: cannot open call log", opts->call_log_path);
+        goto fail;
+    }
+    rc = 0;
+
+fail:
+    return rc;
+}
+
+void clw_sim_free(struct clw_sim *sim)
+{
+    clw_sim_log_close(&sim->log);
+    clw_sim_creds_free(&sim->creds);
+    clw_sim_nonces_free(&sim->nonces);
+    clw_sim_state_free(&sim->state);
+    clw_sim_faults_free(&sim->faults);
+    clw_sim_stats_free(&sim->stats);
+    cJSON_Delete(sim->seed);
+    cJSON_Delete(sim->initial_faults);
+    pthread_mutex_destroy(&sim->lock);
+    sim->seed = NULL;
+    sim->initial_faults = NULL;
+}
