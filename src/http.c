@@ -1,6 +1,9 @@
 /* HTTP adapter: curl multi with many API calls in flight, bounded bodies, reused connections.
  * Sockets are watched with epoll and driven by curl_multi_socket_action, so each wake-up costs
- * O(active sockets), not O(calls in flight) as curl_multi_perform/curl_multi_poll would. */
+ * O(active sockets), not O(calls in flight) as curl_multi_perform/curl_multi_poll would. A call
+ * slot (struct clw_http_call) owns one easy handle for its whole life: the options that never
+ * change are set once when the slot is made, and a finished slot is kept for the next call, so
+ * a call costs a few setopts and no allocation. */
 #include "clw/http.h"
 
 #include <curl/curl.h>
@@ -15,20 +18,37 @@
 #include "clw/clock.h"
 #include "clw/log.h"
 
-/* One call. Owned by the adapter from submit until its callback returns or it is cancelled. */
+/* Receive buffer of an easy handle (curl's default is 16 KiB): answers are a few hundred bytes,
+ * and with 1 000+ handles the default costs memory for nothing. Larger bodies take more reads. */
+#define RECV_BUFFER 4096
+/* First size of a response buffer; it grows by doubling up to max_body and is kept across the
+ * calls of its slot. */
+#define RESP_INITIAL 1024
+/* Largest response buffer a slot keeps when it goes idle; a larger one is released. */
+#define RESP_KEEP (64 * 1024)
+/* Events taken per epoll_wait: one per socket with news, so up to this many calls progress per
+ * wake-up. */
+#define WAIT_EVENTS 256
+
+/* One call slot: an easy handle with its fixed options, the buffers of the current call, and its
+ * place in the in-flight or idle list. In flight from submit until its callback returns or it is
+ * cancelled; idle otherwise. */
 struct clw_http_call {
     struct clw_http *h;
     CURL *easy;
     void *opaque;
-    char *url;
-    char *body;
+    char *base; /* the URL last given to curl (scheme://authority/path), NULL none */
+    size_t base_len;
+    int has_target; /* CURLOPT_REQUEST_TARGET is set */
+    char *body; /* POST form, wiped after the call; capacity body_cap */
     size_t body_len;
+    size_t body_cap;
     char *resp;
     size_t resp_len;
     size_t resp_cap;
     int too_large;
     int64_t retry_after_ms;
-    struct clw_http_call *prev, *next; /* the in-flight list */
+    struct clw_http_call *prev, *next; /* the in-flight list, or the idle list (next only) */
 };
 
 /* Extra (non-curl) descriptors the event loop waits on, registered once. */
@@ -44,21 +64,19 @@ struct clw_http {
     char *ca_file;
     struct clw_http_call *calls; /* in flight */
     size_t n_calls;
-    CURL **idle; /* easy handles kept for reuse (their connections live in the multi cache) */
-    size_t n_idle;
-    size_t cap_idle;
+    struct clw_http_call *idle; /* slots kept for reuse (connections live in the multi cache) */
+    int split_target; /* send path?query as CURLOPT_REQUEST_TARGET (see setup_url) */
 };
 
 static int global_ready;
 
-static void wipe_free(char *s, size_t n)
+static void wipe(char *s, size_t n)
 {
     if (s == NULL)
         return;
     volatile char *p = s;
     for (size_t i = 0; i < n; i++)
         p[i] = 0;
-    free(s);
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -70,7 +88,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
     }
     if (call->resp_len + n + 1 > call->resp_cap) {
-        size_t cap = call->resp_cap ? call->resp_cap : 1024;
+        size_t cap = call->resp_cap ? call->resp_cap : RESP_INITIAL;
         while (cap < call->resp_len + n + 1)
             cap *= 2;
         char *p = realloc(call->resp, cap);
@@ -138,6 +156,20 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* curl takes proxies from the environment. Through a plain-HTTP proxy the request line must
+ * carry the whole URL, which a request target would replace: no split then. */
+static int proxy_in_env(void)
+{
+    static const char *const names[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                                        "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *v = getenv(names[i]);
+        if (v != NULL && v[0] != '\0')
+            return 1;
+    }
+    return 0;
+}
+
 struct clw_http *clw_http_new(const struct clw_http_opts *opts, char *err, size_t errlen)
 {
     struct clw_http *h = NULL;
@@ -160,6 +192,7 @@ struct clw_http *clw_http_new(const struct clw_http_opts *opts, char *err, size_
     }
     h->opts.ca_file = h->ca_file;
     h->timer_due = -1;
+    h->split_target = !proxy_in_env();
     h->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (h->epfd < 0) {
         snprintf(err, errlen, "epoll: %s", strerror(errno));
@@ -181,10 +214,16 @@ fail:
     return NULL;
 }
 
+/* Frees a slot and its easy handle (which must not be in the multi handle). */
 static void call_free(struct clw_http_call *call)
 {
-    wipe_free(call->url, call->url ? strlen(call->url) : 0);
-    wipe_free(call->body, call->body_len);
+    if (call == NULL)
+        return;
+    if (call->easy != NULL)
+        curl_easy_cleanup(call->easy);
+    wipe(call->body, call->body_cap);
+    free(call->body);
+    free(call->base);
     free(call->resp);
     free(call);
 }
@@ -197,24 +236,35 @@ static void unlink_call(struct clw_http *h, struct clw_http_call *call)
         h->calls = call->next;
     if (call->next != NULL)
         call->next->prev = call->prev;
+    call->prev = call->next = NULL;
     h->n_calls--;
 }
 
-/* Keeps the easy handle for the next call; its connection stays in the multi's cache. */
-static void recycle_easy(struct clw_http *h, CURL *easy)
+/* Ends the current call of a slot that is no longer in the multi handle: wipes the form (it
+ * carries a signature) and keeps the slot for the next call. keep_easy is 0 when the handle's
+ * connection is suspect (failed or cancelled mid-transfer): the handle is replaced on next use,
+ * so its connection is closed now rather than reused. */
+static void recycle(struct clw_http *h, struct clw_http_call *call, int keep_easy)
 {
-    curl_multi_remove_handle(h->multi, easy);
-    if (h->n_idle == h->cap_idle) {
-        size_t cap = h->cap_idle ? h->cap_idle * 2 : 64;
-        CURL **p = realloc(h->idle, cap * sizeof(*p));
-        if (p == NULL) {
-            curl_easy_cleanup(easy);
-            return;
-        }
-        h->idle = p;
-        h->cap_idle = cap;
+    wipe(call->body, call->body_len);
+    call->body_len = 0;
+    call->opaque = NULL;
+    if (!keep_easy) {
+        curl_easy_cleanup(call->easy);
+        call->easy = NULL;
+        free(call->base);
+        call->base = NULL;
+        call->base_len = 0;
+        call->has_target = 0;
     }
-    h->idle[h->n_idle++] = easy;
+    if (call->resp_cap > RESP_KEEP) {
+        free(call->resp);
+        call->resp = NULL;
+        call->resp_cap = 0;
+    }
+    call->resp_len = 0;
+    call->next = h->idle;
+    h->idle = call;
 }
 
 void clw_http_free(struct clw_http *h)
@@ -225,12 +275,13 @@ void clw_http_free(struct clw_http *h)
         struct clw_http_call *call = h->calls;
         unlink_call(h, call);
         curl_multi_remove_handle(h->multi, call->easy);
-        curl_easy_cleanup(call->easy);
         call_free(call);
     }
-    for (size_t i = 0; i < h->n_idle; i++)
-        curl_easy_cleanup(h->idle[i]);
-    free(h->idle);
+    while (h->idle != NULL) {
+        struct clw_http_call *call = h->idle;
+        h->idle = call->next;
+        call_free(call);
+    }
     if (h->multi != NULL)
         curl_multi_cleanup(h->multi);
     if (h->epfd >= 0)
@@ -239,12 +290,13 @@ void clw_http_free(struct clw_http *h)
     free(h);
 }
 
-static int setup_easy(struct clw_http *h, struct clw_http_call *call)
+/* A new easy handle with every option that is the same for all calls. NULL on failure. */
+static CURL *new_easy(struct clw_http *h, struct clw_http_call *call)
 {
-    CURL *e = call->easy;
-    curl_easy_reset(e);
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return NULL;
     int rc = 0;
-    rc |= curl_easy_setopt(e, CURLOPT_URL, call->url);
     rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, call);
     rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
@@ -260,44 +312,121 @@ static int setup_easy(struct clw_http *h, struct clw_http_call *call)
     rc |= curl_easy_setopt(e, CURLOPT_USERAGENT, "classiclink-worker/" CLW_VERSION);
     rc |= curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     rc |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->opts.max_body);
+    rc |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)RECV_BUFFER);
     if (h->ca_file != NULL)
         rc |= curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
-    if (call->body != NULL) {
-        rc |= curl_easy_setopt(e, CURLOPT_POST, 1L);
-        rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
-        rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+    if (rc != 0) {
+        curl_easy_cleanup(e);
+        return NULL;
     }
+    return e;
+}
+
+/* An idle slot, or a new one; with an easy handle either way. NULL when out of memory. */
+static struct clw_http_call *take_slot(struct clw_http *h)
+{
+    struct clw_http_call *call = h->idle;
+    if (call != NULL) {
+        h->idle = call->next;
+        call->next = NULL;
+    } else {
+        call = calloc(1, sizeof(*call));
+        if (call == NULL)
+            return NULL;
+        call->h = h;
+    }
+    if (call->easy == NULL)
+        call->easy = new_easy(h, call);
+    if (call->easy == NULL) {
+        call->next = h->idle;
+        h->idle = call;
+        return NULL;
+    }
+    return call;
+}
+
+/* Sets the URL of a call. A signed GET URL is long (every parameter is in its query), and curl
+ * parses a new URL and formats it back a byte at a time on every call: that was a third of the
+ * worker's instructions per call. So the URL is split: scheme://authority/path goes to
+ * CURLOPT_URL only when it differs from the slot's last one (it never does for one endpoint),
+ * and path?query goes verbatim as CURLOPT_REQUEST_TARGET. The request on the wire is the same.
+ * URLs without a query or of unexpected shape are set whole. */
+static int setup_url(struct clw_http *h, struct clw_http_call *call, const char *url)
+{
+    CURL *e = call->easy;
+    const char *sep = strstr(url, "://");
+    const char *path = sep != NULL ? sep + 3 + strcspn(sep + 3, "/?#") : NULL;
+    const char *query = path != NULL && *path == '/' ? strchr(path, '?') : NULL;
+    int rc = 0;
+    if (!h->split_target || query == NULL || strchr(path, '#') != NULL) {
+        if (call->has_target)
+            rc |= curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, (char *)NULL);
+        call->has_target = 0;
+        free(call->base);
+        call->base = NULL;
+        call->base_len = 0;
+        rc |= curl_easy_setopt(e, CURLOPT_URL, url);
+        return rc == 0 ? 0 : -1;
+    }
+    size_t base_len = (size_t)(query - url);
+    if (call->base == NULL || call->base_len != base_len || memcmp(call->base, url, base_len) != 0) {
+        char *base = malloc(base_len + 1);
+        if (base == NULL)
+            return -1;
+        memcpy(base, url, base_len);
+        base[base_len] = '\0';
+        free(call->base);
+        call->base = base;
+        call->base_len = base_len;
+        rc |= curl_easy_setopt(e, CURLOPT_URL, base);
+    }
+    rc |= curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, path);
+    call->has_target = rc == 0;
     return rc == 0 ? 0 : -1;
+}
+
+/* The options of this call: the URL and the method with its form. curl copies the URL; the
+ * form is ours (POSTFIELDS is not copied), kept in the slot. */
+static int setup_call(struct clw_http *h, struct clw_http_call *call, const char *url,
+                      const char *body)
+{
+    CURL *e = call->easy;
+    int rc = 0;
+    call->retry_after_ms = -1;
+    call->too_large = 0;
+    call->resp_len = 0;
+    if (body != NULL) {
+        size_t len = strlen(body);
+        if (len + 1 > call->body_cap) {
+            char *p = malloc(len + 1);
+            if (p == NULL)
+                return -1;
+            wipe(call->body, call->body_cap);
+            free(call->body);
+            call->body = p;
+            call->body_cap = len + 1;
+        }
+        memcpy(call->body, body, len + 1);
+        call->body_len = len;
+        rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
+        rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    } else {
+        rc |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    if (rc != 0 || setup_url(h, call, url) != 0)
+        return -1;
+    return 0;
 }
 
 int clw_http_submit(struct clw_http *h, const char *url, const char *body, void *opaque)
 {
-    struct clw_http_call *call = calloc(1, sizeof(*call));
+    struct clw_http_call *call = take_slot(h);
     if (call == NULL)
         return -1;
-    call->h = h;
     call->opaque = opaque;
-    call->retry_after_ms = -1;
-    call->url = strdup(url);
-    if (call->url == NULL)
+    if (setup_call(h, call, url, body) != 0 || curl_multi_add_handle(h->multi, call->easy) != CURLM_OK)
         goto fail;
-    if (body != NULL) {
-        call->body_len = strlen(body);
-        call->body = malloc(call->body_len + 1);
-        if (call->body == NULL)
-            goto fail;
-        memcpy(call->body, body, call->body_len + 1);
-    }
-    if (h->n_idle > 0)
-        call->easy = h->idle[--h->n_idle];
-    else
-        call->easy = curl_easy_init();
-    if (call->easy == NULL)
-        goto fail;
-    if (setup_easy(h, call) != 0 || curl_multi_add_handle(h->multi, call->easy) != CURLM_OK) {
-        curl_easy_cleanup(call->easy);
-        goto fail;
-    }
+    call->prev = NULL;
     call->next = h->calls;
     if (h->calls != NULL)
         h->calls->prev = call;
@@ -305,7 +434,7 @@ int clw_http_submit(struct clw_http *h, const char *url, const char *body, void 
     h->n_calls++;
     return 0;
 fail:
-    call_free(call);
+    recycle(h, call, 0);
     return -1;
 }
 
@@ -316,8 +445,7 @@ int clw_http_cancel(struct clw_http *h, void *opaque)
             unlink_call(h, call);
             curl_multi_remove_handle(h->multi, call->easy);
             /* A connection cut mid-transfer cannot be reused: drop the handle with it. */
-            curl_easy_cleanup(call->easy);
-            call_free(call);
+            recycle(h, call, 0);
             return 1;
         }
     }
@@ -355,8 +483,8 @@ int clw_http_wait(struct clw_http *h, const int *fds, size_t nfds, int timeout_m
     int64_t now = clw_clock_mono_ms();
     if (h->timer_due >= 0 && h->timer_due - now < timeout_ms)
         timeout_ms = h->timer_due <= now ? 0 : (int)(h->timer_due - now);
-    struct epoll_event events[64];
-    int n = epoll_wait(h->epfd, events, 64, timeout_ms);
+    struct epoll_event events[WAIT_EVENTS];
+    int n = epoll_wait(h->epfd, events, WAIT_EVENTS, timeout_ms);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
     int running = 0;
@@ -430,19 +558,14 @@ int clw_http_run(struct clw_http *h, clw_http_done_fn *done, void *arg)
         long uploaded = 0;
         curl_easy_getinfo(call->easy, CURLINFO_REQUEST_SIZE, &uploaded);
         int sent = uploaded > 0 || status > 0;
-        if (ans.transport == CLW_TRANSPORT_OK && status == 200 && call->resp != NULL)
+        if (ans.transport == CLW_TRANSPORT_OK && status == 200 && call->resp_len > 0)
             clw_answer_parse_body(&ans, call->resp, call->resp_len);
         if (ans.transport != CLW_TRANSPORT_OK)
             CLW_DEBUG("api call failed: %s", curl_easy_strerror(rc));
         unlink_call(h, call);
-        if (ans.transport == CLW_TRANSPORT_OK)
-            recycle_easy(h, call->easy);
-        else {
-            curl_multi_remove_handle(h->multi, call->easy);
-            curl_easy_cleanup(call->easy);
-        }
+        curl_multi_remove_handle(h->multi, call->easy);
         void *opaque = call->opaque;
-        call_free(call);
+        recycle(h, call, ans.transport == CLW_TRANSPORT_OK);
         finished++;
         done(opaque, &ans, sent, arg);
     }

@@ -21,6 +21,7 @@ struct clw_kafka {
     int pipe_wr;
     char *topic_requests;
     char *topic_results;
+    char *topic_dlq; /* NULL when off */
     struct clw_kafka_handlers h;
     int fatal_reported;
 };
@@ -268,7 +269,10 @@ struct clw_kafka *clw_kafka_new(const struct clw_config *cfg, const struct clw_k
     k->h = *h;
     k->topic_requests = strdup(cfg->topic_requests);
     k->topic_results = strdup(cfg->topic_results);
-    if (k->topic_requests == NULL || k->topic_results == NULL) {
+    if (cfg->topic_dlq[0] != '\0')
+        k->topic_dlq = strdup(cfg->topic_dlq);
+    if (k->topic_requests == NULL || k->topic_results == NULL ||
+        (cfg->topic_dlq[0] != '\0' && k->topic_dlq == NULL)) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -317,19 +321,32 @@ fail:
     return NULL;
 }
 
-int clw_kafka_results_topic_exists(struct clw_kafka *k, int timeout_ms)
+static int topic_listed(const struct rd_kafka_metadata *md, const char *name)
+{
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, name) == 0 &&
+            md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[i].partition_cnt > 0)
+            return 1;
+    return 0;
+}
+
+int clw_kafka_output_topics_exist(struct clw_kafka *k, int timeout_ms, char *missing,
+                                  size_t missing_len)
 {
     const struct rd_kafka_metadata *md = NULL;
+    /* All topics: asking for one by name could make a broker auto-create it. */
     rd_kafka_resp_err_t err = rd_kafka_metadata(k->producer, 1, NULL, &md, timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
         return -1;
-    int found = 0;
-    for (int i = 0; i < md->topic_cnt; i++)
-        if (strcmp(md->topics[i].topic, k->topic_results) == 0 &&
-            md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[i].partition_cnt > 0)
-            found = 1;
+    const char *absent = NULL;
+    if (!topic_listed(md, k->topic_results))
+        absent = k->topic_results;
+    else if (k->topic_dlq != NULL && !topic_listed(md, k->topic_dlq))
+        absent = k->topic_dlq;
+    if (absent != NULL)
+        snprintf(missing, missing_len, "%s", absent);
     rd_kafka_metadata_destroy(md);
-    return found;
+    return absent == NULL;
 }
 
 int clw_kafka_subscribe(struct clw_kafka *k, char *err, size_t errlen)
@@ -423,16 +440,22 @@ int clw_kafka_poll_producer(struct clw_kafka *k)
     return rd_kafka_poll(k->producer, 0);
 }
 
-int clw_kafka_produce(struct clw_kafka *k, const void *key, size_t key_len, const void *value,
-                      size_t value_len, const struct clw_kafka_header *headers, size_t n_headers,
-                      void *opaque, char *err, size_t errlen)
+int clw_kafka_produce(struct clw_kafka *k, enum clw_kafka_dest dest, const void *key,
+                      size_t key_len, const void *value, size_t value_len,
+                      const struct clw_kafka_header *headers, size_t n_headers, void *opaque,
+                      char *err, size_t errlen)
 {
+    const char *topic = dest == CLW_DEST_DLQ ? k->topic_dlq : k->topic_results;
+    if (topic == NULL) {
+        snprintf(err, errlen, "no dead-letter topic configured");
+        return -1;
+    }
     rd_kafka_headers_t *rh = rd_kafka_headers_new(n_headers);
     for (size_t i = 0; i < n_headers; i++)
         rd_kafka_header_add(rh, headers[i].name, -1, headers[i].value,
                             (ssize_t)headers[i].value_len);
     rd_kafka_resp_err_t rc = rd_kafka_producev(
-        k->producer, RD_KAFKA_V_TOPIC(k->topic_results), RD_KAFKA_V_KEY(key, key_len),
+        k->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
         RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_HEADERS(rh), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -519,5 +542,6 @@ void clw_kafka_free(struct clw_kafka *k)
         close(k->pipe_wr);
     free(k->topic_requests);
     free(k->topic_results);
+    free(k->topic_dlq);
     free(k);
 }

@@ -301,8 +301,13 @@ done:
 
 /* ---- API 3.0: TC3-HMAC-SHA256 ---- */
 
-#define TC3_ALGORITHM  "TC3-HMAC-SHA256"
-#define TC3_SIGNED     "content-type;host"
+#define TC3_ALGORITHM "TC3-HMAC-SHA256"
+#define TC3_SIGNED    "content-type;host"
+/* The fixed pieces of the canonical request, string to sign and header value. */
+static const char tc3_signed_line[] = "\n\n" TC3_SIGNED "\n";
+static const char tc3_sts_head[] = TC3_ALGORITHM "\n";
+static const char tc3_auth_head[] = TC3_ALGORITHM " Credential=";
+static const char tc3_auth_mid[] = ", SignedHeaders=" TC3_SIGNED ", Signature=";
 #define TC3_SHA256_LEN 32
 #define TC3_HEX_LEN    (2 * TC3_SHA256_LEN + 1)
 /* The last second of 9999-12-31: the credential date has four year digits. */
@@ -412,7 +417,10 @@ static char *tc3_header_value(const char *v)
     if (out == NULL)
         return NULL;
     for (i = 0; i < len; i++)
-        out[i] = (v[i] >= 'A' && v[i] <= 'Z') ? (char)(v[i] - 'A' + 'a') : v[i];
+        if (v[i] >= 'A' && v[i] <= 'Z')
+            out[i] = (char)(v[i] - 'A' + 'a');
+        else
+            out[i] = v[i];
     out[len] = '\0';
     return out;
 }
@@ -467,6 +475,10 @@ done:
     return ret;
 }
 
+#define TC3_JOIN(...)                                                                              \
+    tc3_join((const char *const[]){__VA_ARGS__},                                                   \
+             sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
 char *clw_sign_tc3_authorization(const struct clw_tc3_input *in, char *hashed_payload,
                                  char *hashed_canonical)
 {
@@ -502,50 +514,25 @@ char *clw_sign_tc3_authorization(const struct clw_tc3_input *in, char *hashed_pa
     if (tc3_sha256_hex(in->payload_len > 0 ? in->payload : "", in->payload_len, payload_hex) != 0)
         goto done;
 
-    /* Canonical request: method, URI, query, headers (each "name:value\n"), signed headers,
-     * hashed payload, one per line. */
-    {
-        const char *const parts[] = {
-            in->method,        "\n",         in->path,  "\n", in->query != NULL ? in->query : "",
-            "\ncontent-type:", content_type, "\nhost:", host, "\n\n" TC3_SIGNED "\n",
-            payload_hex};
-
-        canonical = tc3_join(parts, sizeof(parts) / sizeof(parts[0]));
-    }
+    /* Canonical request, one item per line: method, URI, query, the headers ("name:value" each,
+     * then an empty line), the signed header names and the hashed payload. */
+    canonical =
+        TC3_JOIN(in->method, "\n", in->path, "\n", in->query != NULL ? in->query : "",
+                 "\ncontent-type:", content_type, "\nhost:", host, tc3_signed_line, payload_hex);
     if (canonical == NULL || tc3_sha256_hex(canonical, strlen(canonical), canonical_hex) != 0)
         goto done;
-
     /* String to sign: algorithm, timestamp, credential scope, hashed canonical request. */
-    {
-        const char *const scope_parts[] = {date, "/", in->service, "/tc3_request"};
-
-        scope = tc3_join(scope_parts, sizeof(scope_parts) / sizeof(scope_parts[0]));
-    }
+    scope = TC3_JOIN(date, "/", in->service, "/tc3_request");
     if (scope == NULL)
         goto done;
-    {
-        const char *const parts[] = {TC3_ALGORITHM "\n", timestamp, "\n", scope, "\n",
-                                     canonical_hex};
-
-        sts = tc3_join(parts, sizeof(parts) / sizeof(parts[0]));
-    }
+    sts = TC3_JOIN(tc3_sts_head, timestamp, "\n", scope, "\n", canonical_hex);
     if (sts == NULL)
         goto done;
-
     if (tc3_signing_key(in->secret_key, date, in->service, k_signing) != 0 ||
         tc3_hmac(k_signing, sizeof(k_signing), sts, strlen(sts), sig_md) != 0)
         goto done;
     tc3_hex(sig_md, sizeof(sig_md), sig_hex);
-    {
-        const char *const parts[] = {TC3_ALGORITHM " Credential=",
-                                     in->secret_id,
-                                     "/",
-                                     scope,
-                                     ", SignedHeaders=" TC3_SIGNED ", Signature=",
-                                     sig_hex};
-
-        out = tc3_join(parts, sizeof(parts) / sizeof(parts[0]));
-    }
+    out = TC3_JOIN(tc3_auth_head, in->secret_id, "/", scope, tc3_auth_mid, sig_hex);
     if (out != NULL && hashed_payload != NULL)
         memcpy(hashed_payload, payload_hex, TC3_HEX_LEN);
     if (out != NULL && hashed_canonical != NULL)
@@ -561,6 +548,8 @@ done:
     free(sts);
     return out;
 }
+
+#undef TC3_JOIN
 
 void clw_sign_wipe(void *p, size_t n)
 {

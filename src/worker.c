@@ -115,21 +115,21 @@ static void handle_hup(struct worker *w)
         CLW_ERROR("SIGHUP: reload failed; keeping the previous credentials");
 }
 
-/* Waits until the cluster describes the results topic. Returns 0 when it exists, -1 when the
- * cluster says it does not, or a stop was requested. */
-static int await_results_topic(struct worker *w)
+/* Waits until the cluster describes the results (and dead-letter) topic. Returns 0 when they
+ * exist, -1 when the cluster says one does not, or a stop was requested. */
+static int await_output_topics(struct worker *w)
 {
     for (int tries = 0;; tries++) {
         if (*w->io->stop)
             return -1;
         /* /healthz reports the process alive while it waits (it never depends on Kafka). */
         clw_metrics_loop_alive(w->metrics, clw_clock_mono_ms());
-        int rc = clw_kafka_results_topic_exists(w->kafka, 5000);
+        char missing[256];
+        int rc = clw_kafka_output_topics_exist(w->kafka, 5000, missing, sizeof(missing));
         if (rc == 1)
             return 0;
         if (rc == 0) {
-            CLW_ERROR("results topic %s does not exist (create it before starting the worker)",
-                      w->cfg->topic_results);
+            CLW_ERROR("topic %s does not exist (create it before starting the worker)", missing);
             w->exit_code = CLW_EXIT_FATAL;
             return -1;
         }
@@ -238,7 +238,7 @@ int clw_worker_run(struct clw_config *cfg, const struct clw_worker_io *io)
         teardown(&w);
         return CLW_EXIT_FATAL;
     }
-    if (await_results_topic(&w) != 0) {
+    if (await_output_topics(&w) != 0) {
         teardown(&w);
         return w.exit_code;
     }

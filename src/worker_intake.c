@@ -81,6 +81,12 @@ void clw_worker_job_free(struct job *job)
         free((void *)job->hdrs[i].value);
     }
     free(job->hdrs);
+    for (size_t i = 0; i < job->n_raw_hdrs; i++) {
+        free((char *)job->raw_hdrs[i].name);
+        free((void *)job->raw_hdrs[i].value);
+    }
+    free(job->raw_hdrs);
+    free(job->raw_value);
     free(job->out);
     free(job);
 }
@@ -103,13 +109,41 @@ void clw_worker_sync_all_pauses(struct worker *w)
             clw_worker_sync_pause(w, w->parts[i]);
 }
 
+static int copy_header(struct clw_kafka_header *out, const struct clw_kafka_header *h)
+{
+    out->name = strdup(h->name);
+    void *value = NULL;
+    if (h->value != NULL) {
+        value = malloc(h->value_len + 1);
+        if (value != NULL) {
+            memcpy(value, h->value, h->value_len);
+            ((char *)value)[h->value_len] = '\0';
+        }
+    }
+    if (out->name == NULL || (h->value != NULL && value == NULL)) {
+        free((char *)out->name);
+        free(value);
+        return -1;
+    }
+    out->value = value;
+    out->value_len = h->value_len;
+    return 0;
+}
+
+static int is_carried(const char *name)
+{
+    for (size_t c = 0; c < sizeof(carried_headers) / sizeof(carried_headers[0]); c++)
+        if (strcmp(name, carried_headers[c]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Copies the carried request headers; the traceparent's trace id goes into the log context. */
 static void copy_headers(struct job *job, const struct clw_kafka_msg *msg)
 {
     size_t n = 0;
     for (size_t i = 0; i < msg->n_headers; i++)
-        for (size_t c = 0; c < sizeof(carried_headers) / sizeof(carried_headers[0]); c++)
-            if (strcmp(msg->headers[i].name, carried_headers[c]) == 0)
-                n++;
+        n += (size_t)is_carried(msg->headers[i].name);
     if (n == 0)
         return;
     job->hdrs = calloc(n, sizeof(*job->hdrs));
@@ -117,38 +151,40 @@ static void copy_headers(struct job *job, const struct clw_kafka_msg *msg)
         return;
     for (size_t i = 0; i < msg->n_headers; i++) {
         const struct clw_kafka_header *h = &msg->headers[i];
-        int carried = 0;
-        for (size_t c = 0; c < sizeof(carried_headers) / sizeof(carried_headers[0]); c++)
-            carried |= strcmp(h->name, carried_headers[c]) == 0;
-        if (!carried)
+        if (!is_carried(h->name) || copy_header(&job->hdrs[job->n_hdrs], h) != 0)
             continue;
-        struct clw_kafka_header *out = &job->hdrs[job->n_hdrs];
-        out->name = strdup(h->name);
-        void *value = NULL;
-        if (h->value != NULL) {
-            value = malloc(h->value_len + 1);
-            if (value != NULL) {
-                memcpy(value, h->value, h->value_len);
-                ((char *)value)[h->value_len] = '\0';
-            }
-        }
-        if (out->name == NULL || (h->value != NULL && value == NULL)) {
-            free((char *)out->name);
-            free(value);
-            continue;
-        }
-        out->value = value;
-        out->value_len = h->value_len;
-        job->n_hdrs++;
-        /* traceparent = version-traceid-parentid-flags: the trace id goes into log context. */
-        if (strcmp(h->name, "traceparent") == 0 && h->value_len >= 35 && value != NULL) {
-            const char *v = value;
-            if (v[2] == '-' && v[35] == '-') {
-                memcpy(job->trace_id, v + 3, 32);
-                job->trace_id[32] = '\0';
-            }
+        const char *v = job->hdrs[job->n_hdrs++].value;
+        /* traceparent = version "-" trace-id (32 hex) "-" parent-id "-" flags */
+        if (strcmp(h->name, "traceparent") == 0 && v != NULL && h->value_len >= 36 &&
+            v[2] == '-' && v[35] == '-') {
+            memcpy(job->trace_id, v + 3, 32);
+            job->trace_id[32] = '\0';
         }
     }
+}
+
+/* Keeps the original value and headers of an invalid record for the dead-letter topic. */
+static int keep_raw(struct job *job, const struct clw_kafka_msg *msg)
+{
+    job->raw_null = msg->value == NULL;
+    if (msg->value != NULL) {
+        job->raw_value = malloc(msg->value_len ? msg->value_len : 1);
+        if (job->raw_value == NULL)
+            return -1;
+        memcpy(job->raw_value, msg->value, msg->value_len);
+        job->raw_len = msg->value_len;
+    }
+    if (msg->n_headers == 0)
+        return 0;
+    job->raw_hdrs = calloc(msg->n_headers, sizeof(*job->raw_hdrs));
+    if (job->raw_hdrs == NULL)
+        return -1;
+    for (size_t i = 0; i < msg->n_headers; i++) {
+        if (copy_header(&job->raw_hdrs[job->n_raw_hdrs], &msg->headers[i]) != 0)
+            return -1;
+        job->n_raw_hdrs++;
+    }
+    return 0;
 }
 
 static void window_check(struct worker *w, struct part *p)
@@ -211,6 +247,11 @@ void clw_worker_on_message(void *arg, const struct clw_kafka_msg *msg)
     if (!job->req.valid) {
         CLW_LOG(CLW_LOG_INFO, &ctx, "invalid request: %s: %s", job->req.reason,
                 job->req.detail ? job->req.detail : "");
+        if (w->cfg->topic_dlq[0] != '\0') {
+            if (keep_raw(job, msg) != 0)
+                goto oom;
+            job->to_send |= REC_DEAD_LETTER;
+        }
         clw_worker_finalize(w, job, 0, "invalid_request");
     } else {
         CLW_LOG(CLW_LOG_DEBUG, &ctx, "request taken: %s %s, %zu instance(s)",
@@ -229,12 +270,8 @@ oom:
     /* The offset stays pending, so it is never committed and is redone after a restart. */
     CLW_ERROR("out of memory taking %s [%d] offset %lld", msg->topic, (int)msg->partition,
               (long long)msg->offset);
-    if (job != NULL) {
-        part_unlink(job);
-        clw_request_free(&job->req);
-        free(job->key);
-        free(job);
-    }
+    if (job != NULL)
+        clw_worker_job_free(job);
 }
 
 void clw_worker_on_assigned(void *arg, const int32_t *partitions, size_t n)
@@ -261,11 +298,17 @@ void clw_worker_on_assigned(void *arg, const int32_t *partitions, size_t n)
  * orphan, freed by its delivery report. */
 void clw_worker_abandon(struct worker *w, struct job *job)
 {
-    switch (job->state) {
-    case JOB_PUBLISHING:
+    if (job->unacked != 0) {
+        /* Records in flight name this job: their delivery reports free it. */
+        clw_timers_disarm(&w->timers, &job->timer);
+        job->to_send = 0;
         part_unlink(job);
         w->orphans++;
         return;
+    }
+    switch (job->state) {
+    case JOB_PUBLISHING:
+        break;
     case JOB_CALLING:
         if (clw_http_cancel(w->http, job))
             w->calling--;

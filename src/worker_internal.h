@@ -24,11 +24,21 @@ enum job_state {
     JOB_CALLING,    /* an API call is in flight */
     JOB_BACKOFF,    /* waiting for its retry time (timer armed) */
     JOB_HELD,       /* parked by a worker fault (in the held list) */
-    JOB_PUBLISHING, /* outcome produced, waiting for the delivery report */
-    JOB_REPUBLISH,  /* outcome must be produced again (timer armed) */
+    JOB_PUBLISHING, /* outcome (and dead letter) produced, waiting for delivery reports */
+    JOB_REPUBLISH,  /* a record must be produced again (timer armed) */
 };
 
 struct part;
+struct job;
+
+/* The records a final job publishes; each is acknowledged separately. */
+enum job_record { REC_OUTCOME = 1, REC_DEAD_LETTER = 2 };
+
+/* Opaque of one produced record: which job, which record. */
+struct delivery {
+    struct job *job;
+    enum job_record rec;
+};
 
 /* One consumed record from intake until its outcome is acknowledged (or it is abandoned). Owned
  * by its partition's job list; an orphan (part == NULL) is owned by the pending delivery. */
@@ -61,6 +71,15 @@ struct job {
     int has_last;
     char *out; /* encoded outcome, kept until acknowledged */
     size_t out_len;
+    unsigned to_send; /* job_record bits still to produce */
+    unsigned unacked; /* job_record bits produced and not yet acknowledged */
+    struct delivery deliveries[2];
+    /* The original record for the dead-letter topic (invalid requests with topic.dlq set). */
+    char *raw_value;
+    size_t raw_len;
+    int raw_null; /* a tombstone */
+    struct clw_kafka_header *raw_hdrs;
+    size_t n_raw_hdrs;
     int succeeded;
     const char *error_class;
 };

@@ -93,6 +93,7 @@ void clw_worker_finalize(struct worker *w, struct job *job, int succeeded, const
             succeeded ? "succeeded" : "failed", error_class ? ": " : "",
             error_class ? error_class : "", job->attempts);
 
+    job->to_send |= REC_OUTCOME;
     /* The outcome is final: later requests on the same instances may start. */
     if (job->ticket != NULL) {
         struct clw_gate_ticket *t = job->ticket;
@@ -102,16 +103,8 @@ void clw_worker_finalize(struct worker *w, struct job *job, int succeeded, const
     clw_worker_publish(w, job);
 }
 
-void clw_worker_publish(struct worker *w, struct job *job)
+static int produce_outcome(struct worker *w, struct job *job, char *err, size_t errlen)
 {
-    if (job->out == NULL && encode_outcome(w, job) != 0) {
-        struct clw_log_ctx ctx;
-        clw_worker_log_ctx(job, &ctx);
-        CLW_LOG(CLW_LOG_ERROR, &ctx, "cannot encode the outcome (out of memory); retrying");
-        job->state = JOB_REPUBLISH;
-        clw_timers_arm(&w->timers, &job->timer, clw_clock_mono_ms() + REPUBLISH_MS);
-        return;
-    }
     struct clw_kafka_header hdrs[4 + 5];
     size_t n = 0;
     const char *status = job->succeeded ? "succeeded" : "failed";
@@ -126,15 +119,73 @@ void clw_worker_publish(struct worker *w, struct job *job)
         hdrs[n++] = job->hdrs[i];
     const char *key = job->key != NULL ? job->key : job->req.request_id;
     size_t key_len = job->key != NULL ? job->key_len : strlen(job->req.request_id);
-    char err[256];
-    if (clw_kafka_produce(w->kafka, key, key_len, job->out, job->out_len, hdrs, n, job, err,
-                          sizeof(err)) != 0) {
+    job->deliveries[0] = (struct delivery){job, REC_OUTCOME};
+    return clw_kafka_produce(w->kafka, CLW_DEST_RESULTS, key, key_len, job->out, job->out_len,
+                             hdrs, n, &job->deliveries[0], err, errlen);
+}
+
+/* The dead letter: the original key, value and headers, plus where it came from and why. */
+static int produce_dead_letter(struct worker *w, struct job *job, char *err, size_t errlen)
+{
+    size_t cap = job->n_raw_hdrs + 5;
+    struct clw_kafka_header *hdrs = calloc(cap, sizeof(*hdrs));
+    if (hdrs == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char partition[16];
+    char offset[24];
+    snprintf(partition, sizeof(partition), "%d", (int)(job->part ? job->part->id : -1));
+    snprintf(offset, sizeof(offset), "%lld", (long long)job->offset);
+    const char *reason = job->req.reason ? job->req.reason : "";
+    const char *message = job->req.detail ? job->req.detail : "";
+    size_t n = 0;
+    for (size_t i = 0; i < job->n_raw_hdrs; i++)
+        hdrs[n++] = job->raw_hdrs[i];
+    hdrs[n++] = (struct clw_kafka_header){"clw.error.reason", reason, strlen(reason)};
+    hdrs[n++] = (struct clw_kafka_header){"clw.error.message", message, strlen(message)};
+    hdrs[n++] = (struct clw_kafka_header){"clw.source.topic", w->cfg->topic_requests,
+                                          strlen(w->cfg->topic_requests)};
+    hdrs[n++] = (struct clw_kafka_header){"clw.source.partition", partition, strlen(partition)};
+    hdrs[n++] = (struct clw_kafka_header){"clw.source.offset", offset, strlen(offset)};
+    job->deliveries[1] = (struct delivery){job, REC_DEAD_LETTER};
+    int rc = clw_kafka_produce(w->kafka, CLW_DEST_DLQ, job->key, job->key_len,
+                               job->raw_null ? NULL : job->raw_value, job->raw_len, hdrs, n,
+                               &job->deliveries[1], err, errlen);
+    free(hdrs);
+    return rc;
+}
+
+/* Produces every record of the job still to send; a refused one is tried again later. */
+void clw_worker_publish(struct worker *w, struct job *job)
+{
+    if (job->out == NULL && encode_outcome(w, job) != 0) {
         struct clw_log_ctx ctx;
         clw_worker_log_ctx(job, &ctx);
-        CLW_LOG(CLW_LOG_WARN, &ctx, "cannot queue the outcome: %s; retrying", err);
+        CLW_LOG(CLW_LOG_ERROR, &ctx, "cannot encode the outcome (out of memory); retrying");
         job->state = JOB_REPUBLISH;
         clw_timers_arm(&w->timers, &job->timer, clw_clock_mono_ms() + REPUBLISH_MS);
         return;
+    }
+    static const enum job_record order[] = {REC_OUTCOME, REC_DEAD_LETTER};
+    for (size_t i = 0; i < 2; i++) {
+        enum job_record rec = order[i];
+        if (!(job->to_send & rec))
+            continue;
+        char err[256];
+        int rc = rec == REC_OUTCOME ? produce_outcome(w, job, err, sizeof(err))
+                                    : produce_dead_letter(w, job, err, sizeof(err));
+        if (rc != 0) {
+            struct clw_log_ctx ctx;
+            clw_worker_log_ctx(job, &ctx);
+            CLW_LOG(CLW_LOG_WARN, &ctx, "cannot queue the %s: %s; retrying",
+                    rec == REC_OUTCOME ? "outcome" : "dead letter", err);
+            job->state = JOB_REPUBLISH;
+            clw_timers_arm(&w->timers, &job->timer, clw_clock_mono_ms() + REPUBLISH_MS);
+            return;
+        }
+        job->to_send &= ~(unsigned)rec;
+        job->unacked |= (unsigned)rec;
     }
     job->state = JOB_PUBLISHING;
 }
@@ -172,36 +223,40 @@ static void advance(struct worker *w, struct part *p)
 void clw_worker_on_delivered(void *arg, void *opaque, enum clw_publish_err err, const char *errstr)
 {
     struct worker *w = arg;
-    struct job *job = opaque;
+    struct delivery *d = opaque;
+    struct job *job = d->job;
     int64_t now = clw_clock_mono_ms();
-    if (err != CLW_PUBLISH_OK) {
-        clw_metrics_set_producer_ok(w->metrics, 0);
-        if (job->part == NULL) { /* orphan: its partition is gone, so is the duty to publish */
+    job->unacked &= ~(unsigned)d->rec;
+    if (job->part == NULL) { /* orphan: its partition is gone, so is the duty to publish */
+        if (job->unacked == 0) {
             w->orphans--;
             clw_worker_job_free(job);
-            return;
         }
+        return;
+    }
+    if (err != CLW_PUBLISH_OK) {
+        clw_metrics_set_producer_ok(w->metrics, 0);
         struct clw_log_ctx ctx;
         clw_worker_log_ctx(job, &ctx);
-        CLW_LOG(CLW_LOG_WARN, &ctx, "outcome not acknowledged: %s; producing it again", errstr);
+        CLW_LOG(CLW_LOG_WARN, &ctx, "%s not acknowledged: %s; producing it again",
+                d->rec == REC_OUTCOME ? "outcome" : "dead letter", errstr);
         if (err == CLW_PUBLISH_STUCK)
             set_publish_stuck(w, 1, errstr);
+        job->to_send |= (unsigned)d->rec;
         job->state = JOB_REPUBLISH;
         int64_t delay = err == CLW_PUBLISH_STUCK ? w->cfg->retry_max_backoff_ms : REPUBLISH_MS;
-        clw_timers_arm(&w->timers, &job->timer, now + delay);
+        if (job->timer.idx == CLW_TIMER_IDLE)
+            clw_timers_arm(&w->timers, &job->timer, now + delay);
         return;
     }
     clw_metrics_set_producer_ok(w->metrics, 1);
     if (w->publish_stuck)
         set_publish_stuck(w, 0, NULL);
+    if (job->unacked != 0 || job->to_send != 0)
+        return; /* the other record is still on its way */
     clw_metrics_request_done(w->metrics, job->req.has_action, job->req.action, job->succeeded,
                              job->error_class, (double)(now - job->received_mono) / 1000.0);
     struct part *p = job->part;
-    if (p == NULL) {
-        w->orphans--;
-        clw_worker_job_free(job);
-        return;
-    }
     int64_t offset = job->offset;
     clw_worker_job_free(job);
     clw_offsets_done(p->offs, offset);

@@ -16,10 +16,12 @@ enum clw_class {
 const char *clw_class_name(enum clw_class c); /* "success", "permanent", ... */
 
 /* Classifies ans (v2 or v3 by ans->api_version; a v3 answer uses the v3 string-code table:
- * AuthFailure.* worker fault except AuthFailure.SignatureExpire re-sign, RequestLimitExceeded*,
- * InternalError*, ServiceUnavailable and ResourceInUse transient, InvalidAction, NoSuchVersion,
- * UnsupportedProtocol, UnauthorizedOperation* worker fault, everything else permanent). *why (may be NULL) gets a static short reason, e.g. "code 4400",
- * "http 503", "timeout", "codeDesc ActionLocked". */
+ * AuthFailure and AuthFailure.* worker fault except AuthFailure.SignatureExpire re-sign,
+ * RequestLimitExceeded*, InternalError*, ServiceUnavailable and ResourceInUse transient,
+ * InvalidAction, NoSuchVersion, UnsupportedProtocol, UnauthorizedOperation* worker fault,
+ * everything else permanent; a v3 Error without a Code is a body without code). *why (may be
+ * NULL) gets a static short reason, e.g. "code 4400", "http 503", "timeout", "codeDesc
+ * ActionLocked", "v3 RequestLimitExceeded*". */
 enum clw_class clw_classify(const struct clw_answer *ans, const char **why);
 
 /* The outcome's codeDesc when the last attempt got no API answer: "Transport.Timeout",

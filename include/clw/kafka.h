@@ -64,9 +64,11 @@ struct clw_kafka *clw_kafka_new(const struct clw_config *cfg, const struct clw_k
  * clients (for --check-config). Returns 0 or -1 with a message naming the key. */
 int clw_kafka_validate_config(const struct clw_config *cfg, char *err, size_t errlen);
 
-/* Waits up to timeout_ms for the cluster to describe the results topic. Returns 1 when it
- * exists, 0 when the cluster answered that it does not, -1 when the cluster did not answer. */
-int clw_kafka_results_topic_exists(struct clw_kafka *k, int timeout_ms);
+/* Waits up to timeout_ms for the cluster to describe the results topic and, when configured,
+ * the dead-letter topic. Returns 1 when they exist, 0 when the cluster answered that one does
+ * not (its name in missing, of missing_len bytes), -1 when the cluster did not answer. */
+int clw_kafka_output_topics_exist(struct clw_kafka *k, int timeout_ms, char *missing,
+                                  size_t missing_len);
 
 /* Subscribes to the requests topic. Returns 0 or -1. */
 int clw_kafka_subscribe(struct clw_kafka *k, char *err, size_t errlen);
@@ -82,11 +84,16 @@ int clw_kafka_poll_consumer(struct clw_kafka *k, int max);
 /* Serves producer delivery reports. Returns the number served. */
 int clw_kafka_poll_producer(struct clw_kafka *k);
 
-/* Produces an outcome to the results topic; key, value and headers are copied. Returns 0, or
- * -1 when the local queue is full or the record was refused (the caller retries later). */
-int clw_kafka_produce(struct clw_kafka *k, const void *key, size_t key_len, const void *value,
-                      size_t value_len, const struct clw_kafka_header *headers, size_t n_headers,
-                      void *opaque, char *err, size_t errlen);
+/* Where a produced record goes. */
+enum clw_kafka_dest { CLW_DEST_RESULTS = 0, CLW_DEST_DLQ };
+
+/* Produces a record to the results topic or the dead-letter topic; key (may be NULL), value
+ * (may be NULL) and headers are copied. Returns 0, or -1 when the local queue is full or the
+ * record was refused (the caller retries later). */
+int clw_kafka_produce(struct clw_kafka *k, enum clw_kafka_dest dest, const void *key,
+                      size_t key_len, const void *value, size_t value_len,
+                      const struct clw_kafka_header *headers, size_t n_headers, void *opaque,
+                      char *err, size_t errlen);
 
 /* Stores next_offset (the next offset to consume) for a requests-topic partition; committed
  * by the auto-commit timer, on revoke and on close. Returns 0 or -1 (not assigned). */

@@ -104,7 +104,7 @@ class MissingResultsTopic(unittest.TestCase):
             w = worklib.Worker(broker.bootstrap, "http://127.0.0.1:1/v2/index.php")
             rc = w.wait(60)
             self.assertEqual(rc, 2, w.tail())
-            self.assertIn("results topic", w.tail())
+            self.assertIn("topic classiclink.results does not exist", w.tail())
         finally:
             broker.stop()
 

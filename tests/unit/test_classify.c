@@ -1,4 +1,5 @@
-/* Unit tests for classify: every transport kind, HTTP status, codeDesc and code of the table. */
+/* Unit tests for classify: every transport kind, HTTP status, codeDesc and code of the v2 and v3
+ * tables, and the already-linked, not-found and throttled predicates. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -168,41 +169,49 @@ static const struct classify_case cases[] = {
     CODE(LONG_MIN, P, "code other"),
 };
 
+/* Classifies ans and checks class, reason and transport codeDesc. */
+static void run_classify(const char *name, const struct clw_answer *ans, enum clw_class want,
+                         const char *want_why, const char *want_desc)
+{
+    const char *why = NULL;
+    const char *desc;
+    enum clw_class got = clw_classify(ans, &why);
+
+    if (got != want)
+        fail_msg("case %s: class %s want %s", name, clw_class_name(got), clw_class_name(want));
+    if (why == NULL || strcmp(why, want_why) != 0)
+        fail_msg("case %s: why \"%s\" want \"%s\"", name, why ? why : "(null)", want_why);
+    if (clw_classify(ans, NULL) != want)
+        fail_msg("case %s: class differs without why", name);
+    desc = clw_classify_transport_desc(ans);
+    if (want_desc == NULL ? desc != NULL : (desc == NULL || strcmp(desc, want_desc) != 0))
+        fail_msg("case %s: transport desc %s want %s", name, desc ? desc : "(null)",
+                 want_desc ? want_desc : "(null)");
+}
+
+/* The v2 table, for answers built by hand (api_version 0) and parsed as v2 (2). */
 static void test_classify_table(void **state)
 {
-    size_t i;
+    static const int versions[] = {0, 2};
+    size_t i, v;
 
     (void)state;
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const struct classify_case *c = &cases[i];
-        struct clw_answer ans;
-        const char *why = NULL;
-        const char *desc;
-        enum clw_class got;
+    for (v = 0; v < sizeof(versions) / sizeof(versions[0]); v++) {
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            const struct classify_case *c = &cases[i];
+            struct clw_answer ans;
 
-        memset(&ans, 0, sizeof(ans));
-        ans.transport = c->transport;
-        ans.http_status = c->http_status;
-        ans.body_json = c->body_json;
-        ans.has_code = c->has_code;
-        ans.code = c->code;
-        ans.code_desc = (char *)c->code_desc; /* borrowed; never freed here */
-        ans.retry_after_ms = -1;
-
-        got = clw_classify(&ans, &why);
-        if (got != c->want)
-            fail_msg("case %s: class %s want %s", c->name, clw_class_name(got),
-                     clw_class_name(c->want));
-        if (why == NULL || strcmp(why, c->want_why) != 0)
-            fail_msg("case %s: why \"%s\" want \"%s\"", c->name, why ? why : "(null)", c->want_why);
-        /* why may be NULL */
-        if (clw_classify(&ans, NULL) != c->want)
-            fail_msg("case %s: class differs without why", c->name);
-
-        desc = clw_classify_transport_desc(&ans);
-        if (c->want_desc == NULL ? desc != NULL : (desc == NULL || strcmp(desc, c->want_desc) != 0))
-            fail_msg("case %s: transport desc %s want %s", c->name, desc ? desc : "(null)",
-                     c->want_desc ? c->want_desc : "(null)");
+            memset(&ans, 0, sizeof(ans));
+            ans.api_version = versions[v];
+            ans.transport = c->transport;
+            ans.http_status = c->http_status;
+            ans.body_json = c->body_json;
+            ans.has_code = c->has_code;
+            ans.code = c->code;
+            ans.code_desc = (char *)c->code_desc; /* borrowed; never freed here */
+            ans.retry_after_ms = -1;
+            run_classify(c->name, &ans, c->want, c->want_why, c->want_desc);
+        }
     }
 }
 
@@ -226,6 +235,324 @@ static void test_classify_ignores_other_fields(void **state)
     assert_int_equal(clw_classify(&ans, &why), CLW_CLASS_SUCCESS);
     assert_string_equal(why, "code 0");
     assert_null(clw_classify_transport_desc(&ans));
+}
+
+/* ---- API 3.0 answers ---------------------------------------------------------------------- */
+
+struct v3_case {
+    const char *name;
+    enum clw_transport transport;
+    long http_status;
+    int body_json; /* a Response object was found */
+    int has_code;  /* success */
+    long code;
+    const char *code_desc; /* Response.Error.Code */
+    enum clw_class want;
+    const char *want_why;
+    const char *want_desc;
+};
+
+/* A 200 answer with Response.Error.Code = c. */
+#define V3ERR(c, cls, why)                                                                         \
+    {                                                                                              \
+        "v3 " c, CLW_TRANSPORT_OK, 200, 1, 0, 0, (c), (cls), (why), NULL                           \
+    }
+
+static const struct v3_case v3_cases[] = {
+    {"v3 success", CLW_TRANSPORT_OK, 200, 1, 1, 0, NULL, S, "v3 success", NULL},
+
+    /* the v3 string-code rules */
+    V3ERR("AuthFailure.SignatureExpire", RS, "v3 AuthFailure.SignatureExpire"),
+    V3ERR("AuthFailure", WF, "v3 AuthFailure"),
+    V3ERR("AuthFailure.SignatureFailure", WF, "v3 AuthFailure.*"),
+    V3ERR("AuthFailure.SecretIdNotFound", WF, "v3 AuthFailure.*"),
+    V3ERR("AuthFailure.InvalidSecretId", WF, "v3 AuthFailure.*"),
+    V3ERR("AuthFailure.TokenFailure", WF, "v3 AuthFailure.*"),
+    V3ERR("AuthFailure.MFAFailure", WF, "v3 AuthFailure.*"),
+    V3ERR("AuthFailure.UnauthorizedOperation", WF, "v3 AuthFailure.*"),
+    V3ERR("AuthFailure.InvalidAuthorization", WF, "v3 AuthFailure.*"),
+    V3ERR("AuthFailure.", WF, "v3 AuthFailure.*"),
+    V3ERR("AuthFailure.SignatureExpired", WF, "v3 AuthFailure.*"),
+    V3ERR("AuthFailureX", P, "v3 other code"),
+    V3ERR("InvalidAction", WF, "v3 InvalidAction"),
+    V3ERR("NoSuchVersion", WF, "v3 NoSuchVersion"),
+    V3ERR("UnsupportedProtocol", WF, "v3 UnsupportedProtocol"),
+    V3ERR("UnauthorizedOperation", WF, "v3 UnauthorizedOperation*"),
+    V3ERR("UnauthorizedOperation.CamNoAuth", WF, "v3 UnauthorizedOperation*"),
+    V3ERR("RequestLimitExceeded", TR, "v3 RequestLimitExceeded*"),
+    V3ERR("RequestLimitExceeded.UinLimitExceeded", TR, "v3 RequestLimitExceeded*"),
+    V3ERR("RequestLimitExceeded.GlobalRegionUinLimitExceeded", TR, "v3 RequestLimitExceeded*"),
+    V3ERR("RequestLimitExceeded.IPLimitExceeded", TR, "v3 RequestLimitExceeded*"),
+    V3ERR("InternalError", TR, "v3 InternalError*"),
+    V3ERR("InternalError.DbError", TR, "v3 InternalError*"),
+    V3ERR("ServiceUnavailable", TR, "v3 ServiceUnavailable"),
+    V3ERR("ResourceInUse", TR, "v3 ResourceInUse"),
+    V3ERR("UnsupportedOperation.ClassicInstanceIdAlreadyExists", P,
+          "v3 UnsupportedOperation.ClassicInstanceIdAlreadyExists"),
+    V3ERR("ResourceNotFound", P, "v3 ResourceNotFound"),
+    V3ERR("LimitExceeded", P, "v3 LimitExceeded"),
+
+    /* everything else is permanent; exact rules do not match longer codes */
+    V3ERR("UnsupportedOperation.CIDRUnSupportedClassicLink", P, "v3 other code"),
+    V3ERR("InvalidParameterValue.Malformed", P, "v3 other code"),
+    V3ERR("InvalidParameter", P, "v3 other code"),
+    V3ERR("MissingParameter", P, "v3 other code"),
+    V3ERR("FailedOperation", P, "v3 other code"),
+    V3ERR("ResourceNotFound.Vpc", P, "v3 other code"),
+    V3ERR("ServiceUnavailable.Maintenance", P, "v3 other code"),
+    V3ERR("ResourceInUse.Vpc", P, "v3 other code"),
+    V3ERR("InvalidAction.X", P, "v3 other code"),
+    V3ERR("LimitExceeded.Quota", P, "v3 other code"),
+    V3ERR("internalerror", P, "v3 other code"),
+    V3ERR("requestlimitexceeded", P, "v3 other code"),
+    V3ERR("ActionLocked", P, "v3 other code"),
+    V3ERR("InstanceAlreadyLinked", P, "v3 other code"),
+    V3ERR("4400", P, "v3 other code"),
+    V3ERR(" InternalError", P, "v3 other code"),
+
+    /* the transport, HTTP and body stages are the v2 ones */
+    {"v3 timeout", CLW_TRANSPORT_TIMEOUT, 0, 0, 0, 0, NULL, TR, "timeout", "Transport.Timeout"},
+    {"v3 tls", CLW_TRANSPORT_TLS, 0, 0, 0, 0, NULL, WF, "tls", "Transport.TLS"},
+    {"v3 503 with an error body", CLW_TRANSPORT_OK, 503, 1, 0, 0, "AuthFailure", TR, "http 503",
+     "Transport.HttpStatus"},
+    {"v3 403 with a success body", CLW_TRANSPORT_OK, 403, 1, 1, 0, NULL, WF, "http 403",
+     "Transport.HttpStatus"},
+    {"v3 429", CLW_TRANSPORT_OK, 429, 1, 0, 0, "RequestLimitExceeded", TR, "http 429",
+     "Transport.HttpStatus"},
+    {"v3 no Response object", CLW_TRANSPORT_OK, 200, 0, 0, 0, NULL, TR, "body not json",
+     "Transport.HttpStatus"},
+    {"v3 no Response with a stray code", CLW_TRANSPORT_OK, 200, 0, 0, 0, "InternalError", TR,
+     "body not json", "Transport.HttpStatus"},
+    {"v3 Error without Code", CLW_TRANSPORT_OK, 200, 1, 0, 0, NULL, TR, "body without code",
+     "Transport.HttpStatus"},
+    {"v3 Error with an empty Code", CLW_TRANSPORT_OK, 200, 1, 0, 0, "", TR, "body without code",
+     "Transport.HttpStatus"},
+
+    /* answers the parser never builds: an error code beats a success flag */
+    {"v3 success flag with an error code", CLW_TRANSPORT_OK, 200, 1, 1, 0, "InternalError", TR,
+     "v3 InternalError*", NULL},
+    {"v3 success flag with a non-zero code", CLW_TRANSPORT_OK, 200, 1, 1, 4400, NULL, P,
+     "v3 code other", NULL},
+};
+
+static void test_classify_v3_table(void **state)
+{
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(v3_cases) / sizeof(v3_cases[0]); i++) {
+        const struct v3_case *c = &v3_cases[i];
+        struct clw_answer ans;
+
+        memset(&ans, 0, sizeof(ans));
+        ans.api_version = 3;
+        ans.transport = c->transport;
+        ans.http_status = c->http_status;
+        ans.body_json = c->body_json;
+        ans.has_code = c->has_code;
+        ans.code = c->code;
+        ans.code_desc = (char *)c->code_desc; /* borrowed */
+        ans.retry_after_ms = -1;
+        run_classify(c->name, &ans, c->want, c->want_why, c->want_desc);
+    }
+}
+
+/* The same v3 error code in a v2 answer goes through the v2 table, and the reverse. */
+static void test_classify_version_dispatch(void **state)
+{
+    struct clw_answer ans;
+    const char *why = NULL;
+
+    (void)state;
+    memset(&ans, 0, sizeof(ans));
+    ans.transport = CLW_TRANSPORT_OK;
+    ans.http_status = 200;
+    ans.body_json = 1;
+    ans.has_code = 1;
+    ans.code = 4000;
+    ans.code_desc = (char *)"RequestLimitExceeded";
+    ans.api_version = 2;
+    assert_int_equal(clw_classify(&ans, &why), CLW_CLASS_PERMANENT);
+    assert_string_equal(why, "code 4000");
+    ans.api_version = 3;
+    assert_int_equal(clw_classify(&ans, &why), CLW_CLASS_TRANSIENT);
+    assert_string_equal(why, "v3 RequestLimitExceeded*");
+    /* v2's ActionLocked rule is not a v3 rule */
+    ans.code_desc = (char *)"ActionLocked";
+    assert_int_equal(clw_classify(&ans, &why), CLW_CLASS_PERMANENT);
+    ans.api_version = 2;
+    assert_int_equal(clw_classify(&ans, &why), CLW_CLASS_TRANSIENT);
+    /* any version but 3 is v2 */
+    ans.api_version = 7;
+    assert_int_equal(clw_classify(&ans, &why), CLW_CLASS_TRANSIENT);
+    assert_string_equal(why, "codeDesc ActionLocked");
+    /* a v2 body without code but a codeDesc is not decodable; in v3 the code alone is */
+    ans.api_version = 2;
+    ans.has_code = 0;
+    ans.code_desc = (char *)"ResourceNotFound";
+    assert_int_equal(clw_classify(&ans, &why), CLW_CLASS_TRANSIENT);
+    assert_string_equal(why, "body without code");
+    ans.api_version = 3;
+    assert_int_equal(clw_classify(&ans, &why), CLW_CLASS_PERMANENT);
+    assert_string_equal(why, "v3 ResourceNotFound");
+}
+
+/* ---- reconcile and throttling predicates --------------------------------------------------- */
+
+struct signal_case {
+    const char *name;
+    int api_version;
+    enum clw_transport transport;
+    long http_status;
+    int body_json;
+    int has_code;
+    long code;
+    const char *code_desc;
+    int already_linked;
+    int not_found;
+    int throttled;
+};
+
+#define OK_ CLW_TRANSPORT_OK
+
+static const struct signal_case signal_cases[] = {
+    /* already linked */
+    {"v2 InstanceAlreadyLinked", 2, OK_, 200, 1, 1, 4000, "InstanceAlreadyLinked", 1, 0, 0},
+    {"v2 InstanceAlreadyLinked with code 5000", 2, OK_, 200, 1, 1, 5000, "InstanceAlreadyLinked", 1,
+     0, 0},
+    {"unparsed (version 0) counts as v2", 0, OK_, 200, 1, 1, 4000, "InstanceAlreadyLinked", 1, 0,
+     0},
+    {"v2 InstanceAlreadyLinked without a code", 2, OK_, 200, 1, 0, 0, "InstanceAlreadyLinked", 0, 0,
+     0},
+    {"v2 InstanceAlreadyLinked on a 503", 2, OK_, 503, 1, 1, 4000, "InstanceAlreadyLinked", 0, 0,
+     0},
+    {"v2 InstanceAlreadyLinked after a timeout", 2, CLW_TRANSPORT_TIMEOUT, 200, 1, 1, 4000,
+     "InstanceAlreadyLinked", 0, 0, 0},
+    {"v2 InstanceAlreadyLinked not json", 2, OK_, 200, 0, 1, 4000, "InstanceAlreadyLinked", 0, 0,
+     0},
+    {"v2 InstanceAlreadyLinkedX", 2, OK_, 200, 1, 1, 4000, "InstanceAlreadyLinkedX", 0, 0, 0},
+    {"v2 lower-case", 2, OK_, 200, 1, 1, 4000, "instancealreadylinked", 0, 0, 0},
+    {"v3 ClassicInstanceIdAlreadyExists", 3, OK_, 200, 1, 0, 0,
+     "UnsupportedOperation.ClassicInstanceIdAlreadyExists", 1, 0, 0},
+    {"v3 code in a v2 answer", 2, OK_, 200, 1, 1, 4000,
+     "UnsupportedOperation.ClassicInstanceIdAlreadyExists", 0, 0, 0},
+    {"v2 code in a v3 answer", 3, OK_, 200, 1, 0, 0, "InstanceAlreadyLinked", 0, 0, 0},
+    {"v3 ClassicInstanceIdAlreadyExists on a 500", 3, OK_, 500, 1, 0, 0,
+     "UnsupportedOperation.ClassicInstanceIdAlreadyExists", 0, 0, 0},
+    {"v3 other UnsupportedOperation", 3, OK_, 200, 1, 0, 0,
+     "UnsupportedOperation.CIDRUnSupportedClassicLink", 0, 0, 0},
+
+    /* not found */
+    {"v2 InvalidInstance.NotFound", 2, OK_, 200, 1, 1, 5000, "InvalidInstance.NotFound", 0, 1, 0},
+    {"v2 InvalidVpc.NotFound is not about the instance", 2, OK_, 200, 1, 1, 5000,
+     "InvalidVpc.NotFound", 0, 0, 0},
+    {"v2 InvalidInstance.NotFound without a code", 2, OK_, 200, 1, 0, 0, "InvalidInstance.NotFound",
+     0, 0, 0},
+    {"v3 ResourceNotFound", 3, OK_, 200, 1, 0, 0, "ResourceNotFound", 0, 1, 0},
+    {"v3 ResourceNotFound.Vpc is not exact", 3, OK_, 200, 1, 0, 0, "ResourceNotFound.Vpc", 0, 0, 0},
+    {"v3 InvalidParameterValue naming an instance", 3, OK_, 200, 1, 0, 0,
+     "InvalidParameterValue.InstanceIdMalformed", 0, 0, 0},
+    {"v3 InvalidInstance.NotFound is a v2 code", 3, OK_, 200, 1, 0, 0, "InvalidInstance.NotFound",
+     0, 0, 0},
+    {"v2 ResourceNotFound is a v3 code", 2, OK_, 200, 1, 1, 5000, "ResourceNotFound", 0, 0, 0},
+
+    /* throttled */
+    {"v2 code 4400", 2, OK_, 200, 1, 1, 4400, NULL, 0, 0, 1},
+    {"v2 code 4400 with a codeDesc", 2, OK_, 200, 1, 1, 4400, "RequestLimitExceeded", 0, 0, 1},
+    {"v2 code 4400 not json", 2, OK_, 200, 0, 1, 4400, NULL, 0, 0, 0},
+    {"v2 code 4401", 2, OK_, 200, 1, 1, 4401, NULL, 0, 0, 0},
+    {"v2 code 5100", 2, OK_, 200, 1, 1, 5100, NULL, 0, 0, 0},
+    {"v2 http 429", 2, OK_, 429, 0, 0, 0, NULL, 0, 0, 1},
+    {"v3 http 429", 3, OK_, 429, 0, 0, 0, NULL, 0, 0, 1},
+    {"unparsed http 429", 0, OK_, 429, 0, 0, 0, NULL, 0, 0, 1},
+    {"http 429 with a success body", 2, OK_, 429, 1, 1, 0, NULL, 0, 0, 1},
+    {"http 503", 2, OK_, 503, 0, 0, 0, NULL, 0, 0, 0},
+    {"transport error after a 429 status", 2, CLW_TRANSPORT_ERROR, 429, 0, 0, 0, NULL, 0, 0, 0},
+    {"timeout", 2, CLW_TRANSPORT_TIMEOUT, 0, 0, 0, 0, NULL, 0, 0, 0},
+    {"v3 RequestLimitExceeded", 3, OK_, 200, 1, 0, 0, "RequestLimitExceeded", 0, 0, 1},
+    {"v3 RequestLimitExceeded.UinLimitExceeded", 3, OK_, 200, 1, 0, 0,
+     "RequestLimitExceeded.UinLimitExceeded", 0, 0, 1},
+    {"v3 RequestLimitExceeded.IPLimitExceeded", 3, OK_, 200, 1, 0, 0,
+     "RequestLimitExceeded.IPLimitExceeded", 0, 0, 1},
+    {"v3 LimitExceeded is a quota of resources", 3, OK_, 200, 1, 0, 0, "LimitExceeded", 0, 0, 0},
+    {"v3 RequestLimitExceeded on a 502", 3, OK_, 502, 1, 0, 0, "RequestLimitExceeded", 0, 0, 0},
+    {"v3 code 4400 is a v2 rule", 3, OK_, 200, 1, 1, 4400, NULL, 0, 0, 0},
+    {"v2 codeDesc RequestLimitExceeded with code 4000", 2, OK_, 200, 1, 1, 4000,
+     "RequestLimitExceeded", 0, 0, 0},
+
+    /* neither */
+    {"v2 success", 2, OK_, 200, 1, 1, 0, NULL, 0, 0, 0},
+    {"v3 success", 3, OK_, 200, 1, 1, 0, NULL, 0, 0, 0},
+    {"v3 InternalError", 3, OK_, 200, 1, 0, 0, "InternalError", 0, 0, 0},
+};
+
+static void test_signals_table(void **state)
+{
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(signal_cases) / sizeof(signal_cases[0]); i++) {
+        const struct signal_case *c = &signal_cases[i];
+        struct clw_answer ans;
+        int al, nf, th;
+
+        memset(&ans, 0, sizeof(ans));
+        ans.api_version = c->api_version;
+        ans.transport = c->transport;
+        ans.http_status = c->http_status;
+        ans.body_json = c->body_json;
+        ans.has_code = c->has_code;
+        ans.code = c->code;
+        ans.code_desc = (char *)c->code_desc;
+        ans.retry_after_ms = -1;
+        al = clw_classify_already_linked(&ans);
+        nf = clw_classify_not_found(&ans);
+        th = clw_classify_throttled(&ans);
+        if (al != c->already_linked || nf != c->not_found || th != c->throttled)
+            fail_msg("case %s: already_linked %d not_found %d throttled %d, want %d %d %d", c->name,
+                     al, nf, th, c->already_linked, c->not_found, c->throttled);
+        /* A throttling signal is always retried, never an outcome. */
+        if (th && clw_classify(&ans, NULL) != CLW_CLASS_TRANSIENT)
+            fail_msg("case %s: throttled but classified %s", c->name,
+                     clw_class_name(clw_classify(&ans, NULL)));
+    }
+    assert_int_equal(clw_classify_already_linked(NULL), 0);
+    assert_int_equal(clw_classify_not_found(NULL), 0);
+    assert_int_equal(clw_classify_throttled(NULL), 0);
+}
+
+/* Every v3 table case: a throttling signal is transient, and an already-linked or not-found
+ * answer is a permanent class (reconcile decides, never the retry loop). */
+static void test_signals_agree_with_classes(void **state)
+{
+    size_t i;
+    int throttled = 0;
+
+    (void)state;
+    for (i = 0; i < sizeof(v3_cases) / sizeof(v3_cases[0]); i++) {
+        const struct v3_case *c = &v3_cases[i];
+        struct clw_answer ans;
+        enum clw_class cls;
+
+        memset(&ans, 0, sizeof(ans));
+        ans.api_version = 3;
+        ans.transport = c->transport;
+        ans.http_status = c->http_status;
+        ans.body_json = c->body_json;
+        ans.has_code = c->has_code;
+        ans.code = c->code;
+        ans.code_desc = (char *)c->code_desc;
+        cls = clw_classify(&ans, NULL);
+        if (clw_classify_throttled(&ans)) {
+            throttled++;
+            if (cls != CLW_CLASS_TRANSIENT)
+                fail_msg("case %s: throttled but %s", c->name, clw_class_name(cls));
+        }
+        if ((clw_classify_already_linked(&ans) || clw_classify_not_found(&ans)) &&
+            cls != CLW_CLASS_PERMANENT)
+            fail_msg("case %s: reconcile signal but %s", c->name, clw_class_name(cls));
+    }
+    assert_true(throttled >= 5);
 }
 
 struct name_case {
@@ -265,6 +592,10 @@ int main(void)
         cmocka_unit_test(test_classify_ignores_other_fields),
         cmocka_unit_test(test_class_names),
         cmocka_unit_test(test_classify_null),
+        cmocka_unit_test(test_classify_v3_table),
+        cmocka_unit_test(test_classify_version_dispatch),
+        cmocka_unit_test(test_signals_table),
+        cmocka_unit_test(test_signals_agree_with_classes),
     };
 
     return cmocka_run_group_tests_name("classify", tests, NULL, NULL);

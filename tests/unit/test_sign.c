@@ -1,4 +1,5 @@
-/* Unit tests for sign: known-answer vectors from tests/data, URL encoding, sort order, HMAC. */
+/* Unit tests for sign: v2 and TC3 known-answer vectors from tests/data, URL encoding, sort order,
+ * HMAC, TC3 canonical form and input checks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -151,6 +152,364 @@ static void test_signing_vectors(void **state)
     print_message("checked %d v2 signing vectors\n", count);
     cJSON_Delete(root);
     free(text);
+}
+
+/* ---- TC3-HMAC-SHA256 (API 3.0) ------------------------------------------------------------ */
+
+/* Signature from an Authorization value: the text after ", Signature=". */
+static const char *tc3_signature_of(const char *auth)
+{
+    const char *p = strstr(auth, ", Signature=");
+
+    return p != NULL ? p + strlen(", Signature=") : NULL;
+}
+
+/* Checks one tc3 vector: hashed payload, hashed canonical request, signature and the whole
+ * Authorization value. The vectors sign "POST /" with an empty query unless they say
+ * otherwise. */
+static void check_tc3_vector(const cJSON *vec)
+{
+    const char *name = json_str(vec, "name");
+    const char *path = json_str(vec, "path");
+    const char *query = json_str(vec, "query");
+    const char *payload = json_str(vec, "payload");
+    const char *want_hp = json_str(vec, "hashedPayload");
+    const char *want_hc = json_str(vec, "hashedCanonicalRequest");
+    const char *want_sig = json_str(vec, "signature");
+    const char *want_auth = json_str(vec, "authorization");
+    const char *want_date = json_str(vec, "date");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(vec, "timestamp");
+    struct clw_tc3_input in;
+    char hp[65];
+    char hc[65];
+    char *auth;
+    const char *sig;
+
+    memset(&in, 0, sizeof(in));
+    in.secret_id = json_str(vec, "secretId");
+    in.secret_key = json_str(vec, "secretKey");
+    in.service = json_str(vec, "service");
+    in.host = json_str(vec, "host");
+    in.method = json_str(vec, "method");
+    in.content_type = json_str(vec, "contentType");
+    in.path = path != NULL ? path : "/";
+    in.query = query != NULL ? query : "";
+    if (name == NULL || in.secret_id == NULL || in.secret_key == NULL || in.service == NULL ||
+        in.host == NULL || in.method == NULL || in.content_type == NULL || payload == NULL ||
+        want_hp == NULL || want_hc == NULL || want_sig == NULL || want_auth == NULL ||
+        !cJSON_IsNumber(ts))
+        fail_msg("tc3 vector %s: missing a required field", name ? name : "(unnamed)");
+    in.payload = payload;
+    in.payload_len = strlen(payload);
+    in.timestamp = (int64_t)ts->valuedouble;
+
+    memset(hp, 'x', sizeof(hp));
+    memset(hc, 'x', sizeof(hc));
+    auth = clw_sign_tc3_authorization(&in, hp, hc);
+    if (auth == NULL)
+        fail_msg("tc3 vector %s: NULL", name);
+    if (strcmp(hp, want_hp) != 0)
+        fail_msg("tc3 vector %s: hashed payload\n got  %s\n want %s", name, hp, want_hp);
+    if (strcmp(hc, want_hc) != 0)
+        fail_msg("tc3 vector %s: hashed canonical request\n got  %s\n want %s", name, hc, want_hc);
+    sig = tc3_signature_of(auth);
+    if (sig == NULL || strcmp(sig, want_sig) != 0)
+        fail_msg("tc3 vector %s: signature\n got  %s\n want %s", name, sig ? sig : "(none)",
+                 want_sig);
+    if (strcmp(auth, want_auth) != 0)
+        fail_msg("tc3 vector %s: authorization\n got  %s\n want %s", name, auth, want_auth);
+    if (want_date != NULL && strstr(auth, want_date) == NULL)
+        fail_msg("tc3 vector %s: credential date is not %s: %s", name, want_date, auth);
+    /* The hash outputs are optional. */
+    free(auth);
+    auth = clw_sign_tc3_authorization(&in, NULL, NULL);
+    assert_non_null(auth);
+    assert_string_equal(auth, want_auth);
+    free(auth);
+}
+
+static void test_tc3_vectors(void **state)
+{
+    char *text;
+    cJSON *root;
+    const cJSON *list;
+    const cJSON *vec;
+    int count = 0;
+
+    (void)state;
+    text = read_file(CLW_TEST_DATA "/signing-vectors.json");
+    if (text == NULL)
+        fail_msg("cannot read %s", CLW_TEST_DATA "/signing-vectors.json");
+    root = cJSON_Parse(text);
+    assert_non_null(root);
+    list = cJSON_GetObjectItemCaseSensitive(root, "tc3");
+    if (!cJSON_IsArray(list))
+        fail_msg("no tc3 list in %s", CLW_TEST_DATA "/signing-vectors.json");
+    cJSON_ArrayForEach(vec, list)
+    {
+        check_tc3_vector(vec);
+        count++;
+    }
+    if (count == 0)
+        fail_msg("no tc3 vectors in %s", CLW_TEST_DATA "/signing-vectors.json");
+    print_message("checked %d tc3 signing vectors\n", count);
+    cJSON_Delete(root);
+    free(text);
+}
+
+/* Derived cases: the expected values were computed with an independent implementation
+ * (Python hashlib/hmac) of the published algorithm, for SecretId "AKIDexample", SecretKey
+ * "secretExample", service "vpc". Header values are lower-cased and trimmed. */
+struct tc3_case {
+    const char *name;
+    const char *method;
+    const char *host;
+    const char *path;
+    const char *query;
+    const char *content_type;
+    const char *payload;
+    size_t payload_len;
+    int64_t timestamp;
+    const char *date;
+    const char *hashed_payload;
+    const char *hashed_canonical;
+    const char *signature;
+};
+
+static const struct tc3_case tc3_cases[] = {
+    {"attach vpc", "POST", "vpc.tencentcloudapi.com", "/", "", "application/json; charset=utf-8",
+     "{\"VpcId\":\"vpc-2ari9m7h\",\"InstanceIds\":[\"ins-df454d\"]}", 53, 1700000000LL,
+     "2023-11-14", "840b69586bee505699ecee7fd583b7c2468e7c21772c570fa32c1d7a8068e3e2",
+     "471919f5024b7dfd61897cf6f17228933cbdcdb62b22d4acf095a5e8d21ae979",
+     "00bdb4c32e1836d19aa77a81c2e5438f1f48c980869be61f0ddf3852127c6919"},
+    {"last second of a UTC day", "POST", "vpc.tencentcloudapi.com", "/", "",
+     "application/json; charset=utf-8", "{}", 2, 1551139199LL, "2019-02-25",
+     "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+     "b2859081bcb09014f2b02afc1acc1d623b9046a294f8f0675f2564f9c82f1591",
+     "34f33f912dbfc6c6ca936d6c5a70a35e47a2e43cf2360ffd0a02c0bf0c872267"},
+    {"first second of the next UTC day", "POST", "vpc.tencentcloudapi.com", "/", "",
+     "application/json; charset=utf-8", "{}", 2, 1551139200LL, "2019-02-26",
+     "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+     "b2859081bcb09014f2b02afc1acc1d623b9046a294f8f0675f2564f9c82f1591",
+     "221eae8504bca5287899f1b698d40748a495bac2be26fe869313eeae4cad330c"},
+    {"leap day", "POST", "vpc.tencentcloudapi.com", "/", "", "application/json; charset=utf-8",
+     "{}", 2, 1709208000LL, "2024-02-29",
+     "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+     "b2859081bcb09014f2b02afc1acc1d623b9046a294f8f0675f2564f9c82f1591",
+     "0d0ebcd77e7e26c45beb5349a7a640bdc378dfe0d88f9c14180e2d970833030d"},
+    {"epoch", "POST", "vpc.tencentcloudapi.com", "/", "", "application/json; charset=utf-8", "{}",
+     2, 0LL, "1970-01-01", "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+     "b2859081bcb09014f2b02afc1acc1d623b9046a294f8f0675f2564f9c82f1591",
+     "a40769ba4594f0cee30c35fd7eeb888de0512ab922ba0dc645aaab612c896061"},
+    {"year 9999", "POST", "vpc.tencentcloudapi.com", "/", "", "application/json", "{}", 2,
+     253402300799LL, "9999-12-31",
+     "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+     "47fe372f9e0d2c27d5a005c0b50459dee3e6ac0f36778066e951f132d98f3931",
+     "1ab52b521f11dda9981e73c0fe389e3b1bd5e4ee339e1744f7ede1bdfaa3f844"},
+    {"empty payload", "POST", "vpc.tencentcloudapi.com", "/", "", "application/json; charset=utf-8",
+     "", 0, 1700000000LL, "2023-11-14",
+     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+     "6f8f3cc6c760e35843cff625a0fa5e78eaa7b8cc592ecd5b9c1fee3c9749f732",
+     "42e49b78c35bdfd2698b31bdc5a82ffae2c8fa8cb43e45e1a3e097d726e27eb7"},
+    {"GET with a query", "GET", "vpc.tencentcloudapi.com", "/", "Limit=10&Offset=0",
+     "application/x-www-form-urlencoded", "", 0, 1700000000LL, "2023-11-14",
+     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+     "7a6c30180b1239130762352c87cce56bb4e145d179e6003bff9d7297800bb42a",
+     "f153d0c04ec98ecdaba3ecc04cfc014ed03d3a3043b1f81f75ad853be7f1cd73"},
+    {"payload with a NUL byte", "POST", "vpc.tencentcloudapi.com", "/", "", "application/json",
+     "{\"a\":\"\0\"}", 9, 1700000000LL, "2023-11-14",
+     "9a2f4cf56dc34833b5da618c36e2c26638bf608575beca6a802438ff4ce21f8b",
+     "dd227fe8f7a4715007ebf49899bd011bf473d5aecf674bff859e500c931080e1",
+     "8ecd1e17307eb1346eecb185d3f525acf5b99959a815d0c9d9e1ea6417208846"},
+    {"upper-case host and content type", "POST", "VPC.TencentCloudAPI.com", "/", "",
+     "Application/JSON; charset=UTF-8", "{}", 2, 1700000000LL, "2023-11-14",
+     "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+     "b2859081bcb09014f2b02afc1acc1d623b9046a294f8f0675f2564f9c82f1591",
+     "5634df8a32baf40ff9769b90628462c95ad106d167d0564b5313b1e91b2f6d7d"},
+    {"spaces around header values", "POST", " vpc.tencentcloudapi.com\t", "/", "",
+     "  application/json; charset=utf-8 ", "{}", 2, 1700000000LL, "2023-11-14",
+     "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+     "b2859081bcb09014f2b02afc1acc1d623b9046a294f8f0675f2564f9c82f1591",
+     "5634df8a32baf40ff9769b90628462c95ad106d167d0564b5313b1e91b2f6d7d"},
+};
+
+static void test_tc3_table(void **state)
+{
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(tc3_cases) / sizeof(tc3_cases[0]); i++) {
+        const struct tc3_case *c = &tc3_cases[i];
+        struct clw_tc3_input in = {"AKIDexample", "secretExample", "vpc",       c->host,
+                                   c->method,     c->path,         c->query,    c->content_type,
+                                   c->payload,    c->payload_len,  c->timestamp};
+        char want_auth[256];
+        char hp[65];
+        char hc[65];
+        char *auth = clw_sign_tc3_authorization(&in, hp, hc);
+
+        if (auth == NULL)
+            fail_msg("case %s: NULL", c->name);
+        if (strcmp(hp, c->hashed_payload) != 0)
+            fail_msg("case %s: hashed payload %s want %s", c->name, hp, c->hashed_payload);
+        if (strcmp(hc, c->hashed_canonical) != 0)
+            fail_msg("case %s: hashed canonical %s want %s", c->name, hc, c->hashed_canonical);
+        snprintf(want_auth, sizeof(want_auth),
+                 "TC3-HMAC-SHA256 Credential=AKIDexample/%s/vpc/tc3_request, "
+                 "SignedHeaders=content-type;host, Signature=%s",
+                 c->date, c->signature);
+        if (strcmp(auth, want_auth) != 0)
+            fail_msg("case %s:\n got  %s\n want %s", c->name, auth, want_auth);
+        free(auth);
+    }
+}
+
+/* A different key, id, service, payload, method, query or second changes the value. */
+static void test_tc3_sensitivity(void **state)
+{
+    static const char body[] = "{\"VpcId\":\"vpc-1\"}";
+    const struct clw_tc3_input base = {"AKIDa",   "key",
+                                       "vpc",     "vpc.tencentcloudapi.com",
+                                       "POST",    "/",
+                                       "",        "application/json",
+                                       body,      sizeof(body) - 1,
+                                       1700000000};
+    struct clw_tc3_input in;
+    char *want = clw_sign_tc3_authorization(&base, NULL, NULL);
+    char *got;
+    int k;
+
+    (void)state;
+    assert_non_null(want);
+    for (k = 0; k < 8; k++) {
+        in = base;
+        switch (k) {
+        case 0:
+            in.secret_key = "kex";
+            break;
+        case 1:
+            in.service = "cvm";
+            break;
+        case 2:
+            in.payload_len--;
+            break;
+        case 3:
+            in.method = "GET";
+            break;
+        case 4:
+            in.query = "a=1";
+            break;
+        case 5:
+            in.timestamp++;
+            break;
+        case 6:
+            in.path = "/x";
+            break;
+        default:
+            in.content_type = "application/json; charset=utf-8";
+            break;
+        }
+        got = clw_sign_tc3_authorization(&in, NULL, NULL);
+        assert_non_null(got);
+        if (strcmp(tc3_signature_of(got), tc3_signature_of(want)) == 0)
+            fail_msg("variant %d does not change the signature", k);
+        free(got);
+    }
+    /* A NULL query is the empty query. */
+    in = base;
+    in.query = NULL;
+    got = clw_sign_tc3_authorization(&in, NULL, NULL);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+}
+
+/* Missing fields, line breaks that would forge canonical lines, and timestamps outside the
+ * four-digit years give NULL (and empty hash outputs). */
+static void test_tc3_bad_input(void **state)
+{
+    const struct clw_tc3_input base = {
+        "AKIDa", "key", "vpc", "h", "POST", "/", "", "application/json", "{}", 2, 1700000000};
+    struct clw_tc3_input in;
+    char hp[65];
+    char hc[65];
+    char *got;
+    int k;
+
+    (void)state;
+    assert_null(clw_sign_tc3_authorization(NULL, NULL, NULL));
+    for (k = 0; k < 17; k++) {
+        in = base;
+        switch (k) {
+        case 0:
+            in.secret_id = NULL;
+            break;
+        case 1:
+            in.secret_key = NULL;
+            break;
+        case 2:
+            in.service = NULL;
+            break;
+        case 3:
+            in.host = NULL;
+            break;
+        case 4:
+            in.method = NULL;
+            break;
+        case 5:
+            in.path = NULL;
+            break;
+        case 6:
+            in.content_type = NULL;
+            break;
+        case 7:
+            in.payload = NULL;
+            break;
+        case 8:
+            in.host = "h\nx-evil:1";
+            break;
+        case 9:
+            in.content_type = "application/json\r\nhost:other";
+            break;
+        case 10:
+            in.query = "a=1\n";
+            break;
+        case 11:
+            in.secret_id = "AKID/2019-01-01";
+            break;
+        case 12:
+            in.service = "";
+            break;
+        case 13:
+            in.service = "vpc/x";
+            break;
+        case 14:
+            in.timestamp = -1;
+            break;
+        case 15:
+            in.timestamp = INT64_C(253402300800);
+            break;
+        default:
+            in.method = "POST\n";
+            break;
+        }
+        memset(hp, 'x', sizeof(hp));
+        memset(hc, 'x', sizeof(hc));
+        got = clw_sign_tc3_authorization(&in, hp, hc);
+        if (got != NULL)
+            fail_msg("bad input %d accepted: %s", k, got);
+        assert_int_equal(hp[0], '\0');
+        assert_int_equal(hc[0], '\0');
+    }
+    /* NULL payload with length 0 is an empty payload. */
+    in = base;
+    in.payload = NULL;
+    in.payload_len = 0;
+    got = clw_sign_tc3_authorization(&in, hp, NULL);
+    assert_non_null(got);
+    assert_string_equal(hp, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    free(got);
 }
 
 /* ---- URL encoding -------------------------------------------------------------------------- */
@@ -645,6 +1004,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signing_vectors),
+        cmocka_unit_test(test_tc3_vectors),
+        cmocka_unit_test(test_tc3_table),
+        cmocka_unit_test(test_tc3_sensitivity),
+        cmocka_unit_test(test_tc3_bad_input),
         cmocka_unit_test(test_url_encode_table),
         cmocka_unit_test(test_url_encode_every_byte),
         cmocka_unit_test(test_url_encode_null),
