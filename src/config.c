@@ -62,6 +62,10 @@ enum {
     K_API_CONNECT_TIMEOUT_MS,
     K_API_CA_FILE,
     K_API_ON_WORKER_FAULT,
+    K_API_VERSION,
+    K_API_RATE_LIMIT,
+    K_TASK_FOLLOW,
+    K_TASK_MAX_WAIT_MS,
     K_WORKER_MAX_IN_FLIGHT,
     K_WORKER_MAX_PENDING_PER_PARTITION,
     K_WORKER_MAX_INSTANCES_PER_REQUEST,
@@ -78,12 +82,15 @@ enum {
 _Static_assert(sizeof(enum clw_sign_method) == sizeof(int), "enum keys are stored as int");
 _Static_assert(sizeof(enum clw_http_method) == sizeof(int), "enum keys are stored as int");
 _Static_assert(sizeof(enum clw_fault_policy) == sizeof(int), "enum keys are stored as int");
+_Static_assert(sizeof(enum clw_api_version) == sizeof(int), "enum keys are stored as int");
 
 static const char *const sign_methods[] = {"HmacSHA256", "HmacSHA1", NULL};
 static const char *const http_methods[] = {"GET", "POST", NULL};
 static const char *const fault_policies[] = {"pause", "exit", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"json", "text", NULL};
+static const char *const api_versions[] = {"2", "3", NULL};
+static const char *const booleans[] = {"false", "true", NULL};
 
 static int check_group_id(const char *v, char *err, size_t errlen);
 static int check_topic(const char *v, char *err, size_t errlen);
@@ -155,6 +162,25 @@ static const struct key_def keys[K_COUNT] = {
                                "on a worker fault (bad credentials, clock skew, TLS "
                                "verification): `pause` all partitions and probe, or `exit` with "
                                "status 3"},
+    [K_API_VERSION] = {"api.version", KEY_ENUM, OFF(api_version), "2", 0, 0, api_versions, NULL,
+                       NULL, NULL,
+                       "`2`: the v2 API (`/v2/index.php`, HmacSHA1/HmacSHA256 query signature); "
+                       "`3`: API 3.0 (JSON body, TC3-HMAC-SHA256); with `3` and the default "
+                       "`api.endpoint`, the endpoint is `https://vpc.tencentcloudapi.com/`"},
+    [K_API_RATE_LIMIT] = {"api.rate_limit", KEY_INT, OFF(api_rate_limit), "0", 0, 1000000, NULL,
+                          NULL, NULL, NULL,
+                          "API calls per second per (SecretId, region, action); the rate halves "
+                          "on a throttling answer (4400, `RequestLimitExceeded`, HTTP 429) and "
+                          "grows back by 1/s each second; `Retry-After` holds calls; `0` is "
+                          "unlimited"},
+    [K_TASK_FOLLOW] = {"task.follow", KEY_ENUM, OFF(task_follow), "false", 0, 0, booleans, NULL,
+                       NULL, NULL,
+                       "`true`: poll `DescribeVpcTaskResult` for the returned `taskId` until the "
+                       "task ends, and publish the outcome with `taskStatus` then"},
+    [K_TASK_MAX_WAIT_MS] = {"task.max_wait_ms", KEY_INT, OFF(task_max_wait_ms), "300000", 1,
+                            INT64_C(86400000), NULL, NULL, NULL, NULL,
+                            "how long a task is followed before the outcome says `taskStatus` "
+                            "`timeout`"},
     [K_WORKER_MAX_IN_FLIGHT] = {"worker.max_in_flight", KEY_INT, OFF(worker_max_in_flight), "256",
                                 1, 100000, NULL, NULL, NULL, NULL, "API calls in flight at once"},
     [K_WORKER_MAX_PENDING_PER_PARTITION] = {"worker.max_pending_per_partition", KEY_INT,

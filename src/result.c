@@ -7,8 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
-
+#include "clw/buf.h"
 #include "clw/request.h"
 
 #define RESULT_MAX_BYTES  65536 /* the whole value */
@@ -56,131 +55,271 @@ static char *utf8_clean(const char *s, size_t max)
     return out;
 }
 
-/* Adds name: s as a JSON string (repaired to valid UTF-8, at most max bytes), or null. */
-static int add_string(cJSON *obj, const char *name, const char *s, size_t max)
-{
-    cJSON *item;
-    char *clean;
+/* The value is written directly into a growable buffer, byte for byte as cJSON_PrintUnformatted
+ * would print the same object (cJSON built a tree of ~40 allocations and printed it, a fifth of
+ * the worker's instructions per outcome). */
 
-    if (s == NULL)
-        return cJSON_AddNullToObject(obj, name) != NULL ? 0 : -1;
-    clean = utf8_clean(s, max);
-    if (clean == NULL)
-        return -1;
-    item = cJSON_AddStringToObject(obj, name, clean);
-    free(clean);
-    return item != NULL ? 0 : -1;
+/* First capacity of the output buffer: a usual outcome is 500-700 bytes. Kept under 1 KiB, the
+ * smallest "large" request of glibc malloc, which first consolidates every freed small chunk. */
+#define RESULT_INITIAL_CAP 1000
+
+/* A byte that goes out as itself, with no escape and no UTF-8 check. */
+static int plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
-/* Integers go out as raw text: exact for all of int64 (a double would round task ids and
- * offsets above 2^53) and independent of the locale. */
-static int add_int(cJSON *obj, const char *name, long long v)
+/* Appends the JSON escape of the ASCII byte c (one that is not plain_byte), as cJSON prints it:
+ * \" \\ \b \f \n \r \t, other control characters as \u00xx. */
+static void put_escape(struct clw_buf *b, unsigned char c)
+{
+    static const char hex[] = "0123456789abcdef";
+    char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+
+    switch (c) {
+    case '"':
+        clw_buf_append(b, "\\\"", 2);
+        return;
+    case '\\':
+        clw_buf_append(b, "\\\\", 2);
+        return;
+    case '\b':
+        clw_buf_append(b, "\\b", 2);
+        return;
+    case '\f':
+        clw_buf_append(b, "\\f", 2);
+        return;
+    case '\n':
+        clw_buf_append(b, "\\n", 2);
+        return;
+    case '\r':
+        clw_buf_append(b, "\\r", 2);
+        return;
+    case '\t':
+        clw_buf_append(b, "\\t", 2);
+        return;
+    default:
+        clw_buf_append(b, esc, sizeof(esc));
+        return;
+    }
+}
+
+/* Appends s as a JSON string, or null: every byte that does not start a well-formed UTF-8
+ * sequence becomes U+FFFD, the text is cut to at most max bytes (counted before escaping, as
+ * utf8_clean counts them) on a character boundary, then escaped. */
+static void put_string(struct clw_buf *b, const char *s, size_t max)
+{
+    size_t len, i = 0, o = 0;
+
+    if (s == NULL) {
+        clw_buf_append(b, "null", 4);
+        return;
+    }
+    len = strlen(s);
+    clw_buf_putc(b, '"');
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n;
+
+        if (plain_byte(c)) {
+            size_t j = i + 1;
+
+            while (j < len && plain_byte((unsigned char)s[j]))
+                j++;
+            if (j - i > max - o)
+                j = i + (max - o);
+            if (j == i)
+                break;
+            clw_buf_append(b, s + i, j - i);
+            o += j - i;
+            i = j;
+            continue;
+        }
+        if (c < 0x80) {
+            if (o + 1 > max)
+                break;
+            put_escape(b, c);
+            o++;
+            i++;
+            continue;
+        }
+        n = seq_len(c);
+        if (n <= len - i && clw_utf8_valid(s + i, n)) {
+            if (o + n > max)
+                break;
+            clw_buf_append(b, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            if (o + 3 > max)
+                break;
+            clw_buf_append(b, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    clw_buf_putc(b, '"');
+}
+
+/* Appends "name": (name is a plain ASCII literal). */
+static void put_name(struct clw_buf *b, const char *name)
+{
+    size_t n = strlen(name);
+
+    clw_buf_putc(b, '"');
+    clw_buf_append(b, name, n);
+    clw_buf_append(b, "\":", 2);
+}
+
+/* Integers go out as exact decimal text: all of int64 (a double would round task ids and
+ * offsets above 2^53), independent of the locale. */
+static void put_int(struct clw_buf *b, long long v)
 {
     char text[24];
+    size_t k = sizeof(text);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 
-    snprintf(text, sizeof(text), "%lld", v);
-    return cJSON_AddRawToObject(obj, name, text) != NULL ? 0 : -1;
+    do {
+        text[--k] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        text[--k] = '-';
+    clw_buf_append(b, text + k, sizeof(text) - k);
 }
 
-static int add_int_or_null(cJSON *obj, const char *name, int has, long long v)
+static void put_int_or_null(struct clw_buf *b, int has, long long v)
 {
-    if (!has)
-        return cJSON_AddNullToObject(obj, name) != NULL ? 0 : -1;
-    return add_int(obj, name, v);
+    if (has)
+        put_int(b, v);
+    else
+        clw_buf_append(b, "null", 4);
+}
+
+/* Writes v as exactly `digits` decimal digits (v is in range). */
+static void put_digits(char *out, int v, int digits)
+{
+    while (digits-- > 0) {
+        out[digits] = (char)('0' + v % 10);
+        v /= 10;
+    }
 }
 
 /* RFC 3339 UTC with milliseconds ("2026-11-25T21:06:31.990Z"), or null when ms < 0 or past
  * year 9999 (not representable). */
-static int add_time(cJSON *obj, const char *name, int64_t ms)
+static void put_time(struct clw_buf *b, int64_t ms)
 {
     struct tm tm;
     time_t secs;
-    char text[80]; /* room for any int the compiler cannot bound; 24 bytes are used */
+    char text[27] = "\"0000-00-00T00:00:00.000Z\"";
 
-    if (ms < 0 || ms / 1000 > 253402300799LL) /* 9999-12-31T23:59:59Z */
-        return cJSON_AddNullToObject(obj, name) != NULL ? 0 : -1;
+    if (ms < 0 || ms / 1000 > 253402300799LL) { /* 9999-12-31T23:59:59Z */
+        clw_buf_append(b, "null", 4);
+        return;
+    }
     secs = (time_t)(ms / 1000);
-    if (gmtime_r(&secs, &tm) == NULL)
-        return cJSON_AddNullToObject(obj, name) != NULL ? 0 : -1;
-    snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return cJSON_AddStringToObject(obj, name, text) != NULL ? 0 : -1;
+    if (gmtime_r(&secs, &tm) == NULL) {
+        clw_buf_append(b, "null", 4);
+        return;
+    }
+    put_digits(text + 1, tm.tm_year + 1900, 4);
+    put_digits(text + 6, tm.tm_mon + 1, 2);
+    put_digits(text + 9, tm.tm_mday, 2);
+    put_digits(text + 12, tm.tm_hour, 2);
+    put_digits(text + 15, tm.tm_min, 2);
+    put_digits(text + 18, tm.tm_sec, 2);
+    put_digits(text + 21, (int)(ms % 1000), 3);
+    clw_buf_append(b, text, sizeof(text) - 1);
 }
 
-static int add_instances(cJSON *obj, const struct clw_outcome *o)
+static void put_instances(struct clw_buf *b, const struct clw_outcome *o)
 {
-    cJSON *arr;
     size_t k;
 
-    if (o->instance_ids == NULL)
-        return cJSON_AddNullToObject(obj, "instanceIds") != NULL ? 0 : -1;
-    arr = cJSON_AddArrayToObject(obj, "instanceIds");
-    if (arr == NULL)
-        return -1;
-    for (k = 0; k < o->n_instances; k++) {
-        cJSON *item;
-        char *clean = utf8_clean(o->instance_ids[k] != NULL ? o->instance_ids[k] : "", SIZE_MAX);
-
-        if (clean == NULL)
-            return -1;
-        item = cJSON_CreateString(clean);
-        free(clean);
-        if (item == NULL)
-            return -1;
-        cJSON_AddItemToArray(arr, item);
+    if (o->instance_ids == NULL) {
+        clw_buf_append(b, "null", 4);
+        return;
     }
-    return 0;
+    clw_buf_putc(b, '[');
+    for (k = 0; k < o->n_instances; k++) {
+        if (k > 0)
+            clw_buf_putc(b, ',');
+        put_string(b, o->instance_ids[k] != NULL ? o->instance_ids[k] : "", SIZE_MAX);
+    }
+    clw_buf_putc(b, ']');
 }
 
-static int add_source(cJSON *obj, const struct clw_outcome *o)
+/* Builds the JSON text with message cut to message_max and codeDesc to code_desc_max bytes;
+ * returns it with its length in *len, or NULL when out of memory. */
+static char *encode(const struct clw_outcome *o, size_t message_max, size_t code_desc_max,
+                    size_t *len)
 {
-    cJSON *src = cJSON_AddObjectToObject(obj, "source");
+    struct clw_buf b = {0};
 
-    if (src == NULL)
-        return -1;
-    if (add_string(src, "topic", o->source_topic, SIZE_MAX) != 0 ||
-        add_int(src, "partition", o->source_partition) != 0 ||
-        add_int(src, "offset", o->source_offset) != 0)
-        return -1;
-    return 0;
+    b.data = malloc(RESULT_INITIAL_CAP);
+    if (b.data == NULL)
+        return NULL;
+    b.cap = RESULT_INITIAL_CAP;
+    clw_buf_append(&b, "{\"schemaVersion\":1,", 19);
+    put_name(&b, "requestId");
+    put_string(&b, o->request_id, SIZE_MAX);
+    if (o->raw_request_id != NULL) {
+        clw_buf_append(&b, ",\"rawRequestId\":", 16);
+        put_string(&b, o->raw_request_id, SIZE_MAX);
+    }
+    clw_buf_append(&b, ",\"action\":", 10);
+    put_string(&b, o->action, SIZE_MAX);
+    clw_buf_append(&b, ",\"region\":", 10);
+    put_string(&b, o->region, SIZE_MAX);
+    clw_buf_append(&b, ",\"vpcId\":", 9);
+    put_string(&b, o->vpc_id, SIZE_MAX);
+    clw_buf_append(&b, ",\"instanceIds\":", 15);
+    put_instances(&b, o);
+    clw_buf_puts(&b, o->succeeded ? ",\"status\":\"succeeded\",\"code\":"
+                                  : ",\"status\":\"failed\",\"code\":");
+    put_int_or_null(&b, o->has_code, o->code);
+    clw_buf_append(&b, ",\"codeDesc\":", 12);
+    put_string(&b, o->code_desc, code_desc_max);
+    clw_buf_append(&b, ",\"message\":", 11);
+    put_string(&b, o->message != NULL ? o->message : "", message_max);
+    clw_buf_append(&b, ",\"taskId\":", 10);
+    put_int_or_null(&b, o->has_task_id, o->task_id);
+    clw_buf_append(&b, ",\"errorClass\":", 14);
+    put_string(&b, o->error_class, SIZE_MAX);
+    clw_buf_append(&b, ",\"attempts\":", 12);
+    put_int(&b, o->attempts);
+    if (o->http_status > 0) {
+        clw_buf_append(&b, ",\"httpStatus\":", 14);
+        put_int(&b, o->http_status);
+    }
+    if (o->reconciled)
+        clw_buf_puts(&b, ",\"reconciled\":true");
+    if (o->task_status != NULL) {
+        clw_buf_puts(&b, ",\"taskStatus\":");
+        put_string(&b, o->task_status, SIZE_MAX);
+    }
+    if (o->api_request_id != NULL) {
+        clw_buf_puts(&b, ",\"apiRequestId\":");
+        put_string(&b, o->api_request_id, 128);
+    }
+    clw_buf_append(&b, ",\"source\":{\"topic\":", 19);
+    put_string(&b, o->source_topic, SIZE_MAX);
+    clw_buf_append(&b, ",\"partition\":", 13);
+    put_int(&b, o->source_partition);
+    clw_buf_append(&b, ",\"offset\":", 10);
+    put_int(&b, o->source_offset);
+    clw_buf_append(&b, "},\"enqueuedAt\":", 15);
+    put_time(&b, o->enqueued_at_ms);
+    clw_buf_append(&b, ",\"receivedAt\":", 14);
+    put_time(&b, o->received_at_ms);
+    clw_buf_append(&b, ",\"completedAt\":", 15);
+    put_time(&b, o->completed_at_ms);
+    clw_buf_putc(&b, '}');
+    return clw_buf_take(&b, len);
 }
 
-/* Builds the JSON text with message cut to message_max and codeDesc to code_desc_max bytes. */
-static char *encode(const struct clw_outcome *o, size_t message_max, size_t code_desc_max)
-{
-    cJSON *obj = cJSON_CreateObject();
-    char *text = NULL;
-    int bad = obj == NULL;
-
-    bad = bad || add_int(obj, "schemaVersion", 1) != 0;
-    bad = bad || add_string(obj, "requestId", o->request_id, SIZE_MAX) != 0;
-    if (o->raw_request_id != NULL)
-        bad = bad || add_string(obj, "rawRequestId", o->raw_request_id, SIZE_MAX) != 0;
-    bad = bad || add_string(obj, "action", o->action, SIZE_MAX) != 0;
-    bad = bad || add_string(obj, "region", o->region, SIZE_MAX) != 0;
-    bad = bad || add_string(obj, "vpcId", o->vpc_id, SIZE_MAX) != 0;
-    bad = bad || add_instances(obj, o) != 0;
-    bad = bad || add_string(obj, "status", o->succeeded ? "succeeded" : "failed", SIZE_MAX) != 0;
-    bad = bad || add_int_or_null(obj, "code", o->has_code, o->code) != 0;
-    bad = bad || add_string(obj, "codeDesc", o->code_desc, code_desc_max) != 0;
-    bad = bad || add_string(obj, "message", o->message != NULL ? o->message : "", message_max) != 0;
-    bad = bad || add_int_or_null(obj, "taskId", o->has_task_id, o->task_id) != 0;
-    bad = bad || add_string(obj, "errorClass", o->error_class, SIZE_MAX) != 0;
-    bad = bad || add_int(obj, "attempts", o->attempts) != 0;
-    if (o->http_status > 0)
-        bad = bad || add_int(obj, "httpStatus", o->http_status) != 0;
-    bad = bad || add_source(obj, o) != 0;
-    bad = bad || add_time(obj, "enqueuedAt", o->enqueued_at_ms) != 0;
-    bad = bad || add_time(obj, "receivedAt", o->received_at_ms) != 0;
-    bad = bad || add_time(obj, "completedAt", o->completed_at_ms) != 0;
-    if (!bad)
-        text = cJSON_PrintUnformatted(obj);
-    cJSON_Delete(obj);
-    return text;
-}
-
-/* Bytes cJSON prints for the byte c inside a string: \" \\ \b \f \n \r \t take 2, other
- * control characters \u00XX take 6, everything else (UTF-8 included) is copied. */
+/* Bytes printed for the byte c inside a string (put_escape): \" \\ \b \f \n \r \t take 2,
+ * other control characters \u00XX take 6, everything else (UTF-8 included) is copied. */
 static size_t printed_cost(unsigned char c)
 {
     if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
@@ -223,7 +362,7 @@ static int squeeze(const char *s, size_t *max, size_t *over)
     return 0;
 }
 
-/* The text is allocated by cJSON's default hooks (malloc): the caller frees it with free().
+/* The text is malloc'd: the caller frees it with free().
  * Too big a value is shrunk by cutting message further, then codeDesc (both come from the
  * API), each by exactly what is needed; when the rest alone is still too big (an instance list
  * far beyond any sane worker.max_instances_per_request) the result is NULL. */
@@ -236,10 +375,9 @@ char *clw_result_encode(const struct clw_outcome *o, size_t *len)
     for (stage = 0; stage < 3; stage++) {
         size_t over, before;
 
-        text = encode(o, message_max, code_desc_max);
+        text = encode(o, message_max, code_desc_max, &n);
         if (text == NULL)
             break;
-        n = strlen(text);
         if (n <= RESULT_MAX_BYTES)
             break;
         free(text);

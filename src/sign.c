@@ -141,25 +141,86 @@ done:
     return out;
 }
 
+/* The digest of a v2 method, fetched once and kept: HMAC() fetches the HMAC and digest
+ * implementations by name on every call, which cost more than the hashing itself. NULL when
+ * unknown or unavailable. */
+static EVP_MD *v2_digest(enum clw_sign_method method)
+{
+    static EVP_MD *sha256;
+    static EVP_MD *sha1;
+    switch (method) {
+    case CLW_SIGN_HMAC_SHA256:
+        if (sha256 == NULL)
+            sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        return sha256;
+    case CLW_SIGN_HMAC_SHA1:
+        if (sha1 == NULL)
+            sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+        return sha1;
+    }
+    return NULL;
+}
+
+/* Largest input block of the v2 digests (SHA-1 and SHA-256: 64 bytes). */
+#define V2_BLOCK_MAX 64
+
+/* HMAC (RFC 2104) of msg under key with md: H((K ^ opad) || H((K ^ ipad) || msg)), K being
+ * the key (hashed first when longer than a block) padded with zeros to a block. Returns 0 with
+ * the digest in md_out (*md_len bytes), or -1. */
+static int v2_hmac(EVP_MD *md, const char *key, size_t key_len, const char *msg, size_t msg_len,
+                   unsigned char *md_out, unsigned int *md_len)
+{
+    unsigned char k[V2_BLOCK_MAX];
+    unsigned char pad[V2_BLOCK_MAX];
+    unsigned char inner[EVP_MAX_MD_SIZE];
+    unsigned int inner_len = 0;
+    unsigned int klen = 0;
+    int block = EVP_MD_get_block_size(md);
+    int ret = -1;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+    if (ctx == NULL || block <= 0 || block > V2_BLOCK_MAX || EVP_MD_get_size(md) > block)
+        goto done;
+    memset(k, 0, sizeof(k));
+    if (key_len > (size_t)block) {
+        if (EVP_DigestInit_ex2(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, key, key_len) != 1 ||
+            EVP_DigestFinal_ex(ctx, k, &klen) != 1)
+            goto done;
+    } else if (key_len > 0) {
+        memcpy(k, key, key_len);
+    }
+    for (int i = 0; i < block; i++)
+        pad[i] = k[i] ^ 0x36;
+    if (EVP_DigestInit_ex2(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, (size_t)block) != 1 ||
+        EVP_DigestUpdate(ctx, msg, msg_len) != 1 || EVP_DigestFinal_ex(ctx, inner, &inner_len) != 1)
+        goto done;
+    for (int i = 0; i < block; i++)
+        pad[i] = k[i] ^ 0x5c;
+    if (EVP_DigestInit_ex2(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, (size_t)block) != 1 ||
+        EVP_DigestUpdate(ctx, inner, inner_len) != 1 ||
+        EVP_DigestFinal_ex(ctx, md_out, md_len) != 1)
+        goto done;
+    ret = 0;
+done:
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(inner, sizeof(inner));
+    EVP_MD_CTX_free(ctx);
+    return ret;
+}
+
 int clw_sign_hmac_b64(enum clw_sign_method method, const char *key, size_t key_len, const char *msg,
                       size_t msg_len, char *out)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
-    const EVP_MD *evp = NULL;
+    EVP_MD *evp = NULL;
     int ret = -1;
 
     if (out == NULL)
         return -1;
     out[0] = '\0';
-    switch (method) {
-    case CLW_SIGN_HMAC_SHA256:
-        evp = EVP_sha256();
-        break;
-    case CLW_SIGN_HMAC_SHA1:
-        evp = EVP_sha1();
-        break;
-    }
+    evp = v2_digest(method);
     if (evp == NULL || key_len > INT_MAX || (key == NULL && key_len > 0) ||
         (msg == NULL && msg_len > 0))
         goto done;
@@ -167,7 +228,7 @@ int clw_sign_hmac_b64(enum clw_sign_method method, const char *key, size_t key_l
         key = "";
     if (msg == NULL)
         msg = "";
-    if (HMAC(evp, key, (int)key_len, (const unsigned char *)msg, msg_len, md, &md_len) == NULL)
+    if (v2_hmac(evp, key, key_len, msg, msg_len, md, &md_len) != 0)
         goto done;
     /* Base64 of a 32-byte digest is 44 characters plus the NUL. */
     if ((md_len + 2) / 3 * 4 + 1 > CLW_SIGN_B64_MAX)

@@ -133,25 +133,27 @@ static void note_not_transient(struct worker *w, int64_t now)
         set_circuit(w, 0, now);
 }
 
-/* Builds the signed v2 call for one attempt (fresh Timestamp and Nonce) and submits it. */
+/* Builds the signed v2 call for one attempt of the job's current phase (fresh Timestamp and
+ * Nonce) and submits it. */
 static int start_call(struct worker *w, struct job *job, int64_t now)
 {
     const struct clw_config *cfg = w->cfg;
     const struct clw_request *req = &job->req;
-    size_t cap = 9 + req->n_instances;
+    size_t cap = 12 + req->n_instances;
+    size_t scratch_len = 32 * (req->n_instances + 1);
     struct clw_param *params = calloc(cap, sizeof(*params));
-    char (*names)[32] = calloc(req->n_instances ? req->n_instances : 1, sizeof(*names));
+    char *scratch = malloc(scratch_len);
     char *query = NULL;
     char *url = NULL;
     int rc = -1;
-    if (params == NULL || names == NULL)
+    if (params == NULL || scratch == NULL)
         goto out;
     char timestamp[24];
     char nonce[24];
     snprintf(timestamp, sizeof(timestamp), "%" PRId64, clw_clock_wall_ms() / 1000);
     snprintf(nonce, sizeof(nonce), "%" PRIu64, (clw_rand_next(&w->rng) >> 2) + 1);
     size_t n = 0;
-    params[n++] = (struct clw_param){"Action", clw_action_name(req->action)};
+    params[n++] = (struct clw_param){"Action", clw_worker_phase_action(job)};
     params[n++] = (struct clw_param){"Region", req->region};
     params[n++] = (struct clw_param){"Timestamp", timestamp};
     params[n++] = (struct clw_param){"Nonce", nonce};
@@ -161,11 +163,7 @@ static int start_call(struct worker *w, struct job *job, int64_t now)
         cfg->api_signature_method == CLW_SIGN_HMAC_SHA256 ? "HmacSHA256" : "HmacSHA1"};
     if (cfg->api_token[0] != '\0')
         params[n++] = (struct clw_param){"Token", cfg->api_token};
-    params[n++] = (struct clw_param){"vpcId", req->vpc_id};
-    for (size_t i = 0; i < req->n_instances; i++) {
-        snprintf(names[i], sizeof(names[i]), "instanceIds.%zu", i);
-        params[n++] = (struct clw_param){names[i], req->instance_ids[i]};
-    }
+    n += clw_worker_phase_params(job, params + n, scratch, scratch_len);
     int post = cfg->api_http_method == CLW_HTTP_POST;
     query = clw_sign_v2_query(cfg->api_signature_method, post ? "POST" : "GET", w->ep.host,
                               w->ep.path, params, n, cfg->api_secret_key);
@@ -189,13 +187,15 @@ out:
     free(query);
     free(url);
     free(params);
-    free(names);
-    if (rc == 0) {
+    free(scratch);
+    if (rc == 0 && job->phase == PHASE_ACTION) {
         if (job->first_attempt_mono < 0) {
             job->first_attempt_mono = now;
             job->paused_base = clw_worker_paused_total(w, now);
         }
         job->attempts++;
+    }
+    if (rc == 0) {
         job->call_started_mono = now;
         job->state = JOB_CALLING;
         w->calling++;
@@ -214,7 +214,10 @@ static void schedule_retry(struct worker *w, struct job *job, int64_t now)
     int64_t elapsed = now - start - (clw_worker_paused_total(w, now) - job->paused_base);
     if (job->first_attempt_mono >= 0 &&
         clw_backoff_exhausted(elapsed, delay, cfg->retry_max_elapsed_ms)) {
-        clw_worker_finalize(w, job, 0, "retries_exhausted");
+        if (job->ambiguous)
+            clw_worker_begin_reconcile(w, job, "retries_exhausted");
+        else
+            clw_worker_finalize(w, job, 0, "retries_exhausted");
         return;
     }
     clw_metrics_retry(w->metrics);
@@ -291,41 +294,41 @@ static void describe_fault(const struct clw_answer *ans, const char *why, char *
         snprintf(out, len, "%s", why);
 }
 
-void clw_worker_on_http_done(void *opaque, struct clw_answer *ans, int sent, void *arg)
+/* 1 when a failed attempt may still have taken effect: the request reached the server and no
+ * answer said it was refused. */
+static int effect_unknown(const struct clw_answer *ans, int sent)
 {
-    struct worker *w = arg;
-    struct job *job = opaque;
-    int64_t now = clw_clock_mono_ms();
-    (void)sent;
-    w->calling--;
-    clw_answer_free(&job->last);
-    job->last = *ans; /* takes ownership */
-    job->has_last = 1;
-    const char *why = "";
-    enum clw_class cls = clw_classify(&job->last, &why);
-    clw_metrics_api_call(w->metrics, job->req.action, clw_class_name(cls),
-                         job->last.has_code ? job->last.code : -1, job->last.http_status,
-                         (double)(now - job->call_started_mono) / 1000.0);
-    int was_probe = job->probe;
-    job->probe = 0;
-    if (was_probe)
-        w->probe_in_flight = 0;
+    if (!sent)
+        return 0;
+    return ans->transport == CLW_TRANSPORT_TIMEOUT || ans->transport == CLW_TRANSPORT_ERROR ||
+           ans->transport == CLW_TRANSPORT_TOO_LARGE || ans->http_status >= 500 ||
+           (ans->transport == CLW_TRANSPORT_OK && ans->http_status == 200 && !ans->has_code &&
+            ans->code_desc == NULL);
+}
+
+static void action_answer(struct worker *w, struct job *job, enum clw_class cls, const char *why,
+                          int sent, int64_t now)
+{
     struct clw_log_ctx ctx;
     clw_worker_log_ctx(job, &ctx);
-    CLW_LOG(CLW_LOG_DEBUG, &ctx, "attempt %d answered: %s (%s)", job->attempts,
-            clw_class_name(cls), why);
-
-    if (cls != CLW_CLASS_WORKER_FAULT && was_probe && w->fault_active)
-        set_fault(w, 0, NULL, now);
+    int attach = job->req.action == CLW_ACTION_ATTACH;
     switch (cls) {
     case CLW_CLASS_SUCCESS:
         job->resign_streak = 0;
         note_not_transient(w, now);
-        clw_worker_finalize(w, job, 1, NULL);
+        if (w->cfg->task_follow && job->last.has_task_id)
+            clw_worker_begin_task(w, job, now);
+        else
+            clw_worker_finalize(w, job, 1, NULL);
         break;
     case CLW_CLASS_PERMANENT:
         note_not_transient(w, now);
-        clw_worker_finalize(w, job, 0, "api_error");
+        /* "Already linked" / "not found" may be our own earlier attempt's doing. */
+        if ((attach && clw_classify_already_linked(&job->last)) ||
+            (!attach && clw_classify_not_found(&job->last)))
+            clw_worker_begin_reconcile(w, job, "api_error");
+        else
+            clw_worker_finalize(w, job, 0, "api_error");
         break;
     case CLW_CLASS_RESIGN:
         if (++job->resign_streak >= RESIGN_LIMIT) {
@@ -339,6 +342,8 @@ void clw_worker_on_http_done(void *opaque, struct clw_answer *ans, int sent, voi
         }
         break;
     case CLW_CLASS_TRANSIENT:
+        if (effect_unknown(&job->last, sent))
+            job->ambiguous = 1;
         CLW_LOG(CLW_LOG_INFO, &ctx, "attempt %d failed transiently (%s); will retry",
                 job->attempts, why);
         note_transient(w, job);
@@ -353,4 +358,36 @@ void clw_worker_on_http_done(void *opaque, struct clw_answer *ans, int sent, voi
         break;
     }
     }
+}
+
+void clw_worker_on_http_done(void *opaque, struct clw_answer *ans, int sent, void *arg)
+{
+    struct worker *w = arg;
+    struct job *job = opaque;
+    int64_t now = clw_clock_mono_ms();
+    w->calling--;
+    struct clw_answer *slot = job->phase == PHASE_ACTION ? &job->last : &job->aux;
+    clw_answer_free(slot);
+    *slot = *ans; /* takes ownership */
+    if (job->phase == PHASE_ACTION)
+        job->has_last = 1;
+    const char *why = "";
+    enum clw_class cls = clw_classify(slot, &why);
+    clw_metrics_api_call(w->metrics, job->req.action, clw_class_name(cls),
+                         slot->has_code ? slot->code : -1, slot->http_status,
+                         (double)(now - job->call_started_mono) / 1000.0);
+    int was_probe = job->probe;
+    job->probe = 0;
+    if (was_probe)
+        w->probe_in_flight = 0;
+    struct clw_log_ctx ctx;
+    clw_worker_log_ctx(job, &ctx);
+    CLW_LOG(CLW_LOG_DEBUG, &ctx, "attempt %d: %s answered: %s (%s)", job->attempts,
+            clw_worker_phase_action(job), clw_class_name(cls), why);
+    if (cls != CLW_CLASS_WORKER_FAULT && was_probe && w->fault_active)
+        set_fault(w, 0, NULL, now);
+    if (job->phase == PHASE_ACTION)
+        action_answer(w, job, cls, why, sent, now);
+    else
+        clw_worker_followup_answer(w, job, (int)cls, now);
 }

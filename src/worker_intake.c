@@ -75,6 +75,8 @@ void clw_worker_job_free(struct job *job)
     part_unlink(job);
     clw_request_free(&job->req);
     clw_answer_free(&job->last);
+    clw_answer_free(&job->aux);
+    free(job->found);
     free(job->key);
     for (size_t i = 0; i < job->n_hdrs; i++) {
         free((char *)job->hdrs[i].name);

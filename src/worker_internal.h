@@ -15,6 +15,7 @@
 #include "clw/metrics.h"
 #include "clw/offsets.h"
 #include "clw/request.h"
+#include "clw/sign.h"
 #include "clw/timers.h"
 #include "clw/worker.h"
 
@@ -30,6 +31,13 @@ enum job_state {
 
 struct part;
 struct job;
+
+/* What the job's next API call is for. */
+enum job_phase {
+    PHASE_ACTION,    /* AttachClassicLinkVpc / DetachClassicLinkVpc */
+    PHASE_RECONCILE, /* DescribeVpcClassicLink: is the requested state already there? */
+    PHASE_TASK,      /* DescribeVpcTaskResult: follow the returned task */
+};
 
 /* The records a final job publishes; each is acknowledged separately. */
 enum job_record { REC_OUTCOME = 1, REC_DEAD_LETTER = 2 };
@@ -67,8 +75,19 @@ struct job {
     int64_t paused_base;        /* worker paused time at the first attempt */
     int64_t call_started_mono;
     int probe;   /* this call probes a worker fault or an open circuit */
-    struct clw_answer last;
+    enum job_phase phase;
+    int ambiguous; /* an attempt may have taken effect without an answer saying so */
+    struct clw_answer last; /* the last answer to the action (what the outcome reports) */
     int has_last;
+    struct clw_answer aux; /* the last answer of a follow-up call (describe, task) */
+    /* follow-ups */
+    const char *pending_error; /* the outcome's error class if reconciling cannot confirm */
+    unsigned char *found;      /* per instance: seen linked to the requested VPC */
+    long describe_offset;
+    int followups; /* follow-up calls made in the current phase */
+    int64_t task_deadline;
+    const char *task_status;
+    int reconciled;
     char *out; /* encoded outcome, kept until acknowledged */
     size_t out_len;
     unsigned to_send; /* job_record bits still to produce */
@@ -157,6 +176,14 @@ void clw_worker_enqueue_ready(struct worker *w, struct job *job, int front);
 void clw_worker_list_remove(struct jobq *q, struct job *job);
 void clw_worker_pause_update(struct worker *w, int64_t now);
 int64_t clw_worker_paused_total(const struct worker *w, int64_t now);
+
+/* worker_followup.c */
+size_t clw_worker_phase_params(const struct job *job, struct clw_param *params, char *scratch,
+                               size_t scratch_len);
+const char *clw_worker_phase_action(const struct job *job);
+void clw_worker_begin_reconcile(struct worker *w, struct job *job, const char *pending_error);
+void clw_worker_begin_task(struct worker *w, struct job *job, int64_t now);
+void clw_worker_followup_answer(struct worker *w, struct job *job, int cls, int64_t now);
 
 /* worker_publish.c */
 void clw_worker_finalize(struct worker *w, struct job *job, int succeeded, const char *error_class);

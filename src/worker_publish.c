@@ -65,6 +65,8 @@ static int encode_outcome(struct worker *w, struct job *job)
     o.enqueued_at_ms = job->enqueued_ms;
     o.received_at_ms = job->received_ms;
     o.completed_at_ms = job->completed_ms;
+    o.reconciled = job->reconciled;
+    o.task_status = job->task_status;
     char desc[64];
     if (!req->valid) {
         o.has_code = 1;

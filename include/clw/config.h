@@ -10,6 +10,7 @@
 enum clw_sign_method { CLW_SIGN_HMAC_SHA256 = 0, CLW_SIGN_HMAC_SHA1 };
 enum clw_http_method { CLW_HTTP_GET = 0, CLW_HTTP_POST };
 enum clw_fault_policy { CLW_FAULT_PAUSE = 0, CLW_FAULT_EXIT };
+enum clw_api_version { CLW_API_V2 = 0, CLW_API_V3 };
 
 /* Scope of a passthrough librdkafka property. */
 enum clw_kafka_scope { CLW_KAFKA_BOTH = 0, CLW_KAFKA_CONSUMER, CLW_KAFKA_PRODUCER };
@@ -49,6 +50,11 @@ struct clw_config {
     int64_t api_connect_timeout_ms;
     char *api_ca_file;
     enum clw_fault_policy api_on_worker_fault;
+    enum clw_api_version api_version;
+    int64_t api_rate_limit; /* calls/s per SecretId+region+action, 0 = unlimited */
+    /* task follow-up */
+    int task_follow; /* 0 false, 1 true */
+    int64_t task_max_wait_ms;
     /* worker */
     int64_t worker_max_in_flight;
     int64_t worker_max_pending_per_partition;

@@ -24,6 +24,9 @@ struct clw_outcome {
     const char *error_class; /* NULL on success */
     int attempts;
     long http_status; /* published as httpStatus when > 0 */
+    int reconciled;   /* published as "reconciled": true when set */
+    const char *task_status;    /* "succeeded", "failed", "timeout", "unknown"; omitted when NULL */
+    const char *api_request_id; /* API 3.0 RequestId of the last attempt; omitted when NULL */
     const char *source_topic;
     int32_t source_partition;
     int64_t source_offset;

@@ -1,12 +1,15 @@
 """Reusable pieces for tests that talk to the VPC API simulator (tools/vpc-sim).
 
-Python 3 standard library only. The signer here is a third, independent implementation of the
-Tencent Cloud API v2 signature (the worker and the simulator each have their own in C).
+Python 3 standard library only. The signers here are a third, independent implementation of the
+Tencent Cloud API v2 signature and of the API 3.0 TC3-HMAC-SHA256 signature (the worker and the
+simulator each have their own in C).
 
     from simlib import Sim
     with Sim().start(seed={"generate": {"vpcs": 1, "instances": 10}}) as sim:
         reply = sim.call("AttachClassicLinkVpc", {"vpcId": "vpc-0", "instanceIds": ["ins-1"]})
         assert reply.json["code"] == 0
+        reply = sim.call_v3("DetachClassicLinkVpc", {"VpcId": "vpc-0", "InstanceIds": ["ins-1"]})
+        assert "Error" not in reply.json["Response"]
         assert sim.stats()["instances"]["attached"]["ins-1"] == 1
 """
 
@@ -29,6 +32,10 @@ import urllib.request
 from collections import namedtuple
 
 API_PATH = "/v2/index.php"
+V3_PATH = "/"
+V3_VERSION = "2017-03-12"
+V3_SERVICE = "vpc"
+V3_CONTENT_TYPE = "application/json; charset=utf-8"
 DEFAULT_SECRET_ID = "AKIDvpcsimTEST0000000000000000000000"
 DEFAULT_SECRET_KEY = "vpcsimTestSecretKey0000000000000"
 DEFAULT_REGION = "ap-guangzhou"
@@ -106,6 +113,56 @@ def sign_v2(params, secret_key=DEFAULT_SECRET_KEY, method="GET", host="127.0.0.1
     params["Signature"] = signature(secret_key, string_to_sign(method, host, path, params),
                                     params.get("SignatureMethod"))
     return "&".join("%s=%s" % (url_encode(k), url_encode(v)) for k, v in params.items())
+
+
+# ---- API 3.0 signing (TC3-HMAC-SHA256) -----------------------------------------------------
+
+def tc3_canonical_request(payload, host, content_type=V3_CONTENT_TYPE, method="POST",
+                          signed_headers=None):
+    """METHOD, "/", "" (query), the canonical headers (lowercase names and values, trimmed),
+    the signed header names and hex SHA-256 of the payload (bytes), joined by newlines.
+    signed_headers: list of (name, value); default content-type and host."""
+    if signed_headers is None:
+        signed_headers = [("content-type", content_type), ("host", host)]
+    canonical = "".join("%s:%s\n" % (name.lower(), value.strip().lower())
+                        for name, value in signed_headers)
+    names = ";".join(name.lower() for name, _ in signed_headers)
+    return "\n".join([method, "/", "", canonical, names, hashlib.sha256(payload).hexdigest()])
+
+
+def tc3_string_to_sign(timestamp, canonical_request, service=V3_SERVICE, date=None):
+    """TC3-HMAC-SHA256, the timestamp, DATE/SERVICE/tc3_request, hex SHA-256 of the canonical
+    request. DATE defaults to the UTC date of timestamp."""
+    date = date or tc3_date(timestamp)
+    digest = hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()
+    return "TC3-HMAC-SHA256\n%d\n%s/%s/tc3_request\n%s" % (int(timestamp), date, service, digest)
+
+
+def tc3_date(timestamp):
+    return time.strftime("%Y-%m-%d", time.gmtime(int(timestamp)))
+
+
+def tc3_signature(secret_key, string_to_sign, date, service=V3_SERVICE):
+    """Hex HMAC-SHA256 with the derived key TC3+key -> date -> service -> tc3_request."""
+    def mac(key, msg):
+        return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+    key = mac(("TC3" + secret_key).encode("utf-8"), date)
+    key = mac(key, service)
+    key = mac(key, "tc3_request")
+    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def tc3_authorization(secret_id, secret_key, payload, host, timestamp, service=V3_SERVICE,
+                      content_type=V3_CONTENT_TYPE, date=None, signed_headers=None):
+    """The Authorization header value for a POST / with payload (bytes)."""
+    date = date or tc3_date(timestamp)
+    creq = tc3_canonical_request(payload, host, content_type, signed_headers=signed_headers)
+    sig = tc3_signature(secret_key, tc3_string_to_sign(timestamp, creq, service, date), date,
+                        service)
+    names = ";".join(n.lower() for n, _ in (signed_headers or [("content-type", ""),
+                                                                 ("host", "")]))
+    return ("TC3-HMAC-SHA256 Credential=%s/%s/%s/tc3_request, SignedHeaders=%s, Signature=%s"
+            % (secret_id, date, service, names, sig))
 
 
 # ---- the simulator process -----------------------------------------------------------------
@@ -237,8 +294,13 @@ class Sim:
 
     @property
     def endpoint(self):
-        """The API endpoint URL, for api.endpoint of the worker."""
+        """The v2 API endpoint URL, for api.endpoint of the worker."""
         return self.url + API_PATH
+
+    @property
+    def endpoint_v3(self):
+        """The API 3.0 endpoint URL (base URL + "/")."""
+        return self.url + V3_PATH
 
     # -- the API --
 
@@ -263,6 +325,47 @@ class Sim:
         full.update(flatten(params or {}))
         query = sign_v2(full, secret_key or self.secret_key, method, sign_host or self.host)
         return self.request(query, method, timeout)
+
+    def call_v3(self, action, body_dict=None, secret_id=None, secret_key=None,
+                region=DEFAULT_REGION, timestamp=None, host=None, version=V3_VERSION,
+                token=None, content_type=V3_CONTENT_TYPE, service=V3_SERVICE, date=None,
+                body=None, headers=None, omit=(), timeout=10.0):
+        """Signs (TC3-HMAC-SHA256) and sends one API 3.0 call: POST / with body_dict as JSON.
+
+        host: the host signed (default the simulator's, without the port).
+        body: raw payload bytes instead of body_dict. headers: extra or replacing headers,
+        added after signing (so they can break it). omit: header names not to send.
+        Returns a Reply; the answer is in reply.json["Response"]."""
+        payload = body if body is not None else json.dumps(body_dict or {}).encode("utf-8")
+        ts = int(time.time()) if timestamp is None else int(timestamp)
+        sign_host = host or self.host
+        hdrs = {
+            "Content-Type": content_type,
+            "X-TC-Action": action,
+            "X-TC-Version": version,
+            "X-TC-Region": region,
+            "X-TC-Timestamp": str(ts),
+            "Authorization": tc3_authorization(secret_id or self.secret_id,
+                                               secret_key or self.secret_key, payload,
+                                               sign_host, ts, service, content_type, date),
+        }
+        if token is not None:
+            hdrs["X-TC-Token"] = token
+        hdrs.update(headers or {})
+        for name in omit:
+            hdrs.pop(name, None)
+        return self.request_v3(payload, hdrs, timeout)
+
+    def request_v3(self, payload, headers, timeout=10.0):
+        """POSTs payload (bytes) to / with exactly these headers (plus Host and
+        Content-Length); returns a Reply."""
+        req = urllib.request.Request(self.endpoint_v3, data=payload, method="POST")
+        for name, value in headers.items():
+            req.add_header(name, value)
+        if "Content-Type" not in headers:
+            # urllib would add a form content type of its own: send none instead.
+            req.add_unredirected_header("Content-Type", "")
+        return self._send(req, timeout)
 
     def get(self, path, timeout=10.0):
         """GET any path on the simulator (e.g. "/_sim/stats"); returns a Reply."""

@@ -2,12 +2,15 @@
 
 Starts the built binary ($CLW_BUILD_DIR/tools/vpc-sim/vpc-sim) and checks authentication, the
 simulated world, every fault kind, the admin endpoints, the call log, TLS and the command line,
-signing requests with simlib's own (third, independent) signer.
+for API v2 and API 3.0, plus the quota, listings' paging and task follow-up, signing requests
+with simlib's own (third, independent) signers.
 """
 
 import http.client
+import itertools
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -56,10 +59,11 @@ class SimTestCase(unittest.TestCase):
     """One simulator per class, reset before every test."""
 
     extra_args = ["--task-delay-ms", "300", "--rng-seed", "7"]
+    seed = SEED
 
     @classmethod
     def setUpClass(cls):
-        cls.sim = Sim().start(seed=SEED, extra_args=cls.extra_args)
+        cls.sim = Sim().start(seed=cls.seed, extra_args=cls.extra_args)
 
     @classmethod
     def tearDownClass(cls):
@@ -634,7 +638,7 @@ class CommandLineTest(unittest.TestCase):
                      "--seed", "--gen-instances", "--gen-vpcs", "--window-s", "--latency-ms",
                      "--latency-jitter-ms", "--error-rate", "--rng-seed", "--call-log",
                      "--same-vpc-attach", "--business-code", "--task-delay-ms", "--faults",
-                     "--retry-after", "--hang-ms", "--threads"):
+                     "--retry-after", "--hang-ms", "--threads", "--quota", "API 3.0"):
             self.assertIn(flag, out.stdout)
 
     def test_usage_errors_exit_1(self):
@@ -644,6 +648,8 @@ class CommandLineTest(unittest.TestCase):
             for args in ([], ["--credentials", "/nonexistent"],
                          ["--credentials", creds.name, "--listen", "nonsense"],
                          ["--credentials", creds.name, "--error-rate", "2"],
+                         ["--credentials", creds.name, "--quota", "-1"],
+                         ["--credentials", creds.name, "--quota", "1000001"],
                          ["--credentials", creds.name, "--tls-cert", creds.name],
                          ["--credentials", creds.name, "--bogus"]):
                 with self.subTest(args=args):
@@ -674,6 +680,708 @@ class CommandLineTest(unittest.TestCase):
                 self.assertEqual(len(sim.state()["instances"]), 10000)
             finally:
                 self.assertEqual(sim.stop(), 0)
+
+
+# ---- task follow-up and listings (v2) -------------------------------------------------------
+
+class TaskFollowUpTest(SimTestCase):
+    """DescribeVpcTaskResult end to end: --task-delay-ms, task_fail scripts, detach tasks."""
+
+    def task_status(self, task):
+        reply = self.sim.call("DescribeVpcTaskResult", {"taskId": task})
+        self.assertCode(reply, 0)
+        return reply.json["data"]
+
+    def test_delay_flag_holds_tasks_running(self):
+        self.assertEqual(self.sim.config()["taskDelayMs"], 300)  # from --task-delay-ms
+        start = time.monotonic()
+        task = attach(self.sim, ["ins-a"]).json["taskId"]
+        self.assertEqual(self.task_status(task), {"status": 2})
+        while time.monotonic() - start < 0.35:
+            time.sleep(0.05)
+        self.assertEqual(self.task_status(task), {"status": 0})
+        # The link exists from the start; only the task reports progress.
+        self.assertEqual(self.sim.linked("ins-a"), VPC)
+
+    def test_delay_setting_applies_to_new_tasks(self):
+        self.sim.config({"taskDelayMs": 0})
+        task = attach(self.sim, ["ins-a"]).json["taskId"]
+        self.assertEqual(self.task_status(task), {"status": 0})
+        self.sim.config({"taskDelayMs": 60000})
+        task = attach(self.sim, ["ins-b"]).json["taskId"]
+        self.assertEqual(self.task_status(task)["status"], 2)
+
+    def test_task_fail_runs_then_fails_and_changes_nothing(self):
+        self.sim.add_faults({"scripts": [{"instanceId": "ins-linked", "times": 2,
+                                          "action": DETACH, "fault": "task_fail"}]})
+        tasks = []
+        for _ in range(2):
+            reply = self.sim.call(DETACH, {"vpcId": OTHER_VPC, "instanceIds": ["ins-linked"]})
+            self.assertCode(reply, 0, "Success")
+            tasks.append(reply.json["taskId"])
+            self.assertEqual(self.task_status(tasks[-1]), {"status": 2})
+        self.assertEqual(tasks[1], tasks[0] + 1)
+        time.sleep(0.4)
+        for task in tasks:
+            data = self.task_status(task)
+            self.assertEqual(data["status"], 1)
+            self.assertEqual(set(data["output"]), {"errorCode", "errorMsg"})
+        self.assertEqual(self.sim.linked("ins-linked"), OTHER_VPC)
+        stats = self.sim.stats()
+        self.assertEqual(stats["byFault"], {"task_fail": 2})
+        self.assertNotIn("ins-linked", stats["instances"]["detached"])
+        # The script is spent: the next detach works and its task succeeds.
+        task = self.sim.call(DETACH, {"vpcId": OTHER_VPC,
+                                      "instanceIds": ["ins-linked"]}).json["taskId"]
+        time.sleep(0.4)
+        self.assertEqual(self.task_status(task), {"status": 0})
+        self.assertIsNone(self.sim.linked("ins-linked"))
+        states = {t["taskId"]: t["status"] for t in self.sim.state()["tasks"]}
+        self.assertEqual(states, {tasks[0]: 1, tasks[1]: 1, task: 0})
+
+    def test_task_fail_only_for_its_action(self):
+        self.sim.add_faults({"scripts": [{"instanceId": "ins-a", "action": DETACH,
+                                          "fault": "task_fail"}]})
+        task = attach(self.sim, ["ins-a"]).json["taskId"]
+        time.sleep(0.4)
+        self.assertEqual(self.task_status(task), {"status": 0})
+        self.assertEqual(len(self.sim.faults()["scripts"]), 1)
+
+
+class PaginationTest(SimTestCase):
+    """Listings page by offset/limit over links in creation order (v2 and API 3.0)."""
+
+    seed = {"generate": {"vpcs": 2, "instances": 200, "linked": 45},
+            "vpcs": [{"vpcId": "vpc-legacy1", "legacyId": "gz_vpc_7"}]}
+
+    def links_v2(self, **params):
+        reply = self.sim.call("DescribeVpcClassicLink", params)
+        self.assertCode(reply, 0)
+        return reply.json
+
+    def test_v2_pages_cover_every_link_once(self):
+        expected = ["ins-%d" % i for i in range(45)]
+        seen = []
+        for offset in range(0, 60, 20):
+            page = self.links_v2(vpcId="vpc-0", offset=offset, limit=20)
+            self.assertEqual(page["totalCount"], 45)
+            self.assertEqual(len(page["data"]), min(20, max(0, 45 - offset)))
+            for row in page["data"]:
+                self.assertEqual((row["unVpcId"], row["vpcId"]), ("vpc-0", "vpc-0"))
+            seen += [row["instanceId"] for row in page["data"]]
+        self.assertEqual(seen, expected)
+        # Default limit 20, the largest 50, past the end nothing, descending reversed.
+        self.assertEqual(len(self.links_v2(vpcId="vpc-0")["data"]), 20)
+        self.assertEqual([r["instanceId"] for r in self.links_v2(limit=50)["data"]], expected)
+        past = self.links_v2(offset=45)
+        self.assertEqual((past["totalCount"], past["data"]), (45, []))
+        desc = self.links_v2(offset=40, limit=10, orderDirection="desc")["data"]
+        self.assertEqual([r["instanceId"] for r in desc], ["ins-4", "ins-3", "ins-2", "ins-1",
+                                                           "ins-0"])
+        for bad in ({"limit": 0}, {"limit": 51}, {"offset": -1}):
+            with self.subTest(bad=bad):
+                self.assertCode(self.sim.call("DescribeVpcClassicLink", bad), 4000,
+                                "InvalidParameter")
+
+    def test_v2_new_links_come_last_with_both_vpc_ids(self):
+        self.assertCode(attach(self.sim, ["ins-150", "ins-46"], vpc="gz_vpc_7"), 0)
+        page = self.links_v2(offset=44, limit=5)
+        self.assertEqual(page["totalCount"], 47)
+        rows = [(r["instanceId"], r["vpcId"], r["unVpcId"]) for r in page["data"]]
+        self.assertEqual(rows, [("ins-44", "vpc-0", "vpc-0"),
+                                ("ins-150", "gz_vpc_7", "vpc-legacy1"),
+                                ("ins-46", "gz_vpc_7", "vpc-legacy1")])
+        page = self.links_v2(vpcId="vpc-legacy1")
+        self.assertEqual([r["instanceId"] for r in page["data"]], ["ins-150", "ins-46"])
+
+    def test_v3_pages(self):
+        seen = []
+        for offset in (0, 30):
+            reply = self.sim.call_v3("DescribeClassicLinkInstances",
+                                     {"Offset": offset, "Limit": 30})
+            resp = reply.json["Response"]
+            self.assertNotIn("Error", resp)
+            self.assertEqual(resp["TotalCount"], 45)
+            seen += [r["InstanceId"] for r in resp["ClassicLinkInstanceSet"]]
+        self.assertEqual(seen, ["ins-%d" % i for i in range(45)])
+        resp = self.sim.call_v3("DescribeClassicLinkInstances", {}).json["Response"]
+        self.assertEqual(len(resp["ClassicLinkInstanceSet"]), 20)
+        resp = self.sim.call_v3("DescribeClassicLinkInstances",
+                                {"Limit": "100", "Offset": "40"}).json["Response"]
+        self.assertEqual([r["InstanceId"] for r in resp["ClassicLinkInstanceSet"]],
+                         ["ins-40", "ins-41", "ins-42", "ins-43", "ins-44"])
+
+
+# ---- API 3.0 --------------------------------------------------------------------------------
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def attach3(sim, ids, vpc=VPC, **kw):
+    return sim.call_v3(ATTACH, {"VpcId": vpc, "InstanceIds": ids}, **kw)
+
+
+class V3TestCase(SimTestCase):
+
+    def assertOk(self, reply):
+        """A success answer; returns its Response."""
+        self.assertEqual(reply.status, 200, reply.body)
+        self.assertIsNotNone(reply.json, reply.body)
+        resp = reply.json["Response"]
+        self.assertNotIn("Error", resp)
+        self.assertRegex(resp["RequestId"], UUID_RE)
+        return resp
+
+    def assertError(self, reply, code):
+        """An error answer with Code code; returns its Message."""
+        self.assertEqual(reply.status, 200, reply.body)
+        self.assertIsNotNone(reply.json, reply.body)
+        self.assertEqual(set(reply.json), {"Response"}, reply.json)
+        resp = reply.json["Response"]
+        self.assertEqual(set(resp), {"Error", "RequestId"}, resp)
+        self.assertEqual(set(resp["Error"]), {"Code", "Message"}, resp)
+        self.assertEqual(resp["Error"]["Code"], code, resp)
+        self.assertRegex(resp["RequestId"], UUID_RE)
+        return resp["Error"]["Message"]
+
+
+class V3AuthenticationTest(V3TestCase):
+
+    def test_signed_call_succeeds(self):
+        reply = attach3(self.sim, ["ins-a"])
+        self.assertEqual(set(self.assertOk(reply)), {"RequestId"})
+        self.assertEqual(reply.headers["Content-Type"], "application/json")
+        self.assertEqual(self.sim.linked("ins-a"), VPC)
+        self.assertOk(attach3(self.sim, ["ins-b"], content_type="application/json"))
+        stats = self.sim.stats()
+        self.assertEqual(stats["byVersion"], {"2": 0, "3": 2})
+        self.assertEqual(stats["byAction"], {ATTACH: 2})
+        self.assertEqual(stats["byResult"], {"0": 2})
+        self.assertEqual(stats["instances"]["attached"], {"ins-a": 1, "ins-b": 1})
+
+    def test_request_ids_differ(self):
+        ids = {attach3(self.sim, ["ins-nothere"]).json["Response"]["RequestId"]
+               for _ in range(20)}
+        self.assertEqual(len(ids), 20)
+
+    def test_wrong_key_is_signature_failure(self):
+        self.assertError(attach3(self.sim, ["ins-a"], secret_key="not-the-key"),
+                         "AuthFailure.SignatureFailure")
+        self.assertIsNone(self.sim.linked("ins-a"))
+
+    def test_unknown_secret_id(self):
+        self.assertError(attach3(self.sim, ["ins-a"], secret_id="AKIDnobody"),
+                         "AuthFailure.SecretIdNotFound")
+
+    def test_tampered_body_or_header_fails(self):
+        signed = json.dumps({"VpcId": VPC, "InstanceIds": ["ins-a"]}).encode()
+        sent = json.dumps({"VpcId": VPC, "InstanceIds": ["ins-b"]}).encode()
+        ts = int(time.time())
+        headers = {"Content-Type": simlib.V3_CONTENT_TYPE, "X-TC-Action": ATTACH,
+                   "X-TC-Version": simlib.V3_VERSION, "X-TC-Region": "ap-guangzhou",
+                   "X-TC-Timestamp": str(ts),
+                   "Authorization": simlib.tc3_authorization(self.sim.secret_id,
+                                                             self.sim.secret_key, signed,
+                                                             "127.0.0.1", ts)}
+        self.assertError(self.sim.request_v3(sent, headers), "AuthFailure.SignatureFailure")
+        # The content type is signed too.
+        headers["Content-Type"] = "application/json"
+        self.assertError(self.sim.request_v3(signed, headers), "AuthFailure.SignatureFailure")
+        headers["Content-Type"] = simlib.V3_CONTENT_TYPE
+        self.assertOk(self.sim.request_v3(signed, headers))
+        self.assertEqual(self.sim.linked("ins-a"), VPC)
+        self.assertIsNone(self.sim.linked("ins-b"))
+
+    def test_host_is_signed_without_port(self):
+        self.assertError(attach3(self.sim, ["ins-a"], host="127.0.0.1:%d" % self.sim.port),
+                         "AuthFailure.SignatureFailure")
+        self.assertError(attach3(self.sim, ["ins-a"], host="vpc.tencentcloudapi.com"),
+                         "AuthFailure.SignatureFailure")
+        self.assertOk(attach3(self.sim, ["ins-a"], host="127.0.0.1"))
+
+    def test_credential_scope_must_match(self):
+        self.assertError(attach3(self.sim, ["ins-a"], service="cvm"),
+                         "AuthFailure.SignatureFailure")
+        self.assertError(attach3(self.sim, ["ins-a"], date="2019-02-25"),
+                         "AuthFailure.SignatureFailure")
+
+    def test_more_signed_headers(self):
+        # Newer SDKs also sign x-tc-action; any signed header list with content-type and host.
+        payload = json.dumps({"VpcId": VPC, "InstanceIds": ["ins-a"]}).encode()
+        ts = int(time.time())
+        signed = [("content-type", simlib.V3_CONTENT_TYPE), ("host", "127.0.0.1"),
+                  ("x-tc-action", ATTACH)]
+        auth = simlib.tc3_authorization(self.sim.secret_id, self.sim.secret_key, payload,
+                                        "127.0.0.1", ts, signed_headers=signed)
+        self.assertIn("SignedHeaders=content-type;host;x-tc-action,", auth)
+        headers = {"Content-Type": simlib.V3_CONTENT_TYPE, "X-TC-Action": ATTACH,
+                   "X-TC-Version": simlib.V3_VERSION, "X-TC-Region": "ap-guangzhou",
+                   "X-TC-Timestamp": str(ts), "Authorization": auth}
+        self.assertOk(self.sim.request_v3(payload, headers))
+        auth = simlib.tc3_authorization(self.sim.secret_id, self.sim.secret_key, payload,
+                                        "127.0.0.1", ts, signed_headers=signed[1:])
+        headers["Authorization"] = auth
+        self.assertError(self.sim.request_v3(payload, headers),
+                         "AuthFailure.InvalidAuthorization")
+
+    def test_malformed_authorization(self):
+        for auth in ("Bearer abc", "TC3-HMAC-SHA256 Credential=x",
+                     "TC3-HMAC-SHA256 Credential=%s/2024-01-01/vpc/tc3_request, "
+                     "SignedHeaders=content-type;host, Signature=short" % self.sim.secret_id):
+            with self.subTest(auth=auth):
+                self.assertError(attach3(self.sim, ["ins-a"], headers={"Authorization": auth}),
+                                 "AuthFailure.InvalidAuthorization")
+
+    def test_timestamp_window(self):
+        now = int(time.time())
+        for ts in (now - 320, now + 320, now - 7200):
+            with self.subTest(ts=ts - now):
+                self.assertError(attach3(self.sim, ["ins-a"], timestamp=ts),
+                                 "AuthFailure.SignatureExpire")
+        self.assertIsNone(self.sim.linked("ins-a"))
+        self.assertOk(attach3(self.sim, ["ins-a"], timestamp=now - 250))
+        self.sim.config({"windowSec": 7200})
+        self.assertOk(attach3(self.sim, ["ins-b"], timestamp=now - 3600))
+        self.sim.config({"clockSkewSec": 10000, "windowSec": 300})
+        self.assertError(attach3(self.sim, ["ins-c"]), "AuthFailure.SignatureExpire")
+        self.assertOk(attach3(self.sim, ["ins-c"], timestamp=int(time.time()) + 10000))
+
+    def test_same_request_twice_is_accepted(self):
+        # API 3.0 has no nonce: an identical request within the window is answered again.
+        payload = b"{}"
+        ts = int(time.time())
+        headers = {"Content-Type": simlib.V3_CONTENT_TYPE,
+                   "X-TC-Action": "DescribeClassicLinkInstances",
+                   "X-TC-Version": simlib.V3_VERSION, "X-TC-Region": "ap-guangzhou",
+                   "X-TC-Timestamp": str(ts),
+                   "Authorization": simlib.tc3_authorization(self.sim.secret_id,
+                                                             self.sim.secret_key, payload,
+                                                             "127.0.0.1", ts)}
+        first = self.assertOk(self.sim.request_v3(payload, headers))
+        second = self.assertOk(self.sim.request_v3(payload, headers))
+        self.assertNotEqual(first["RequestId"], second["RequestId"])
+
+    def test_missing_headers(self):
+        for name in ("X-TC-Action", "X-TC-Version", "X-TC-Region", "X-TC-Timestamp",
+                     "Authorization"):
+            with self.subTest(missing=name):
+                message = self.assertError(attach3(self.sim, ["ins-a"], omit=[name]),
+                                           "MissingParameter")
+                self.assertIn(name, message)
+        self.assertIsNone(self.sim.linked("ins-a"))
+
+    def test_content_type_and_timestamp_syntax(self):
+        self.assertError(attach3(self.sim, ["ins-a"],
+                                 content_type="application/x-www-form-urlencoded"),
+                         "InvalidParameter")
+        self.assertError(attach3(self.sim, ["ins-a"], omit=["Content-Type"]), "InvalidParameter")
+        self.assertError(attach3(self.sim, ["ins-a"], headers={"X-TC-Timestamp": "soon"}),
+                         "InvalidParameter")
+
+    def test_unknown_action_or_version(self):
+        self.assertError(self.sim.call_v3("RunInstances", {}), "InvalidAction")
+        self.assertError(self.sim.call_v3("DescribeVpcEx", {}), "InvalidAction")  # v2 only
+        self.assertError(attach3(self.sim, ["ins-a"], version="2020-01-01"), "InvalidAction")
+        self.assertIsNone(self.sim.linked("ins-a"))
+        # An action of another version counts as unknown.
+        self.assertEqual(self.sim.stats()["byAction"], {"(other)": 3})
+        # v2 knows no DescribeClassicLinkInstances either.
+        self.assertCode(self.sim.call("DescribeClassicLinkInstances", {}), 6100, "InvalidAction")
+
+    def test_only_post_on_root(self):
+        self.assertEqual(self.sim.get("/").status, 405)
+        self.assertEqual(self.sim.get("/v3").status, 404)
+
+    def test_token(self):
+        creds = [("AKIDtoken3", "tokenkey3", "tok-v3")]
+        with Sim().start(seed=SEED, credentials=creds) as sim:
+            self.assertError(attach3(sim, ["ins-a"]), "AuthFailure.TokenFailure")
+            self.assertError(attach3(sim, ["ins-a"], token="other"), "AuthFailure.TokenFailure")
+            self.assertOk(attach3(sim, ["ins-a"], token="tok-v3"))
+
+    def test_sign_host_flag(self):
+        with Sim().start(seed=SEED, extra_args=["--sign-host", "vpc.tencentcloudapi.com"]) as sim:
+            self.assertError(attach3(sim, ["ins-a"]), "AuthFailure.SignatureFailure")
+            self.assertOk(attach3(sim, ["ins-a"], host="vpc.tencentcloudapi.com"))
+
+
+class V3WorldTest(V3TestCase):
+
+    def test_business_errors(self):
+        cases = [
+            (["ins-a"], "vpc-nothere", "ResourceNotFound"),
+            (["ins-a"], "vpc-sh", "ResourceNotFound"),  # another region
+            (["ins-a", "ins-nothere"], VPC, "ResourceNotFound"),
+            (["ins-sh"], VPC, "ResourceNotFound"),
+            (["ins-a", "ins-linked"], VPC, "UnsupportedOperation.ClassicInstanceIdAlreadyExists"),
+            (["ins-a", "ins-b", "ins-c", "ins-d", "ins-e"], VPC, "LimitExceeded"),
+        ]
+        for ids, vpc, code in cases:
+            with self.subTest(ids=ids, vpc=vpc):
+                self.assertError(attach3(self.sim, ids, vpc=vpc), code)
+        # All or nothing: none of those calls linked anything.
+        self.assertEqual([l["instanceId"] for l in self.sim.state()["links"]], ["ins-linked"])
+        self.assertOk(attach3(self.sim, ["ins-a", "ins-b", "ins-c", "ins-d"]))
+        self.assertError(attach3(self.sim, ["ins-e"]), "LimitExceeded")
+
+    def test_same_vpc_choice(self):
+        self.assertOk(attach3(self.sim, ["ins-a"]))
+        self.assertError(attach3(self.sim, ["ins-a"]),
+                         "UnsupportedOperation.ClassicInstanceIdAlreadyExists")
+        self.sim.config({"sameVpcAttach": "success"})
+        self.assertOk(attach3(self.sim, ["ins-a"]))
+        self.assertError(attach3(self.sim, ["ins-linked"]),
+                         "UnsupportedOperation.ClassicInstanceIdAlreadyExists")
+
+    def test_detach(self):
+        body = {"VpcId": OTHER_VPC, "InstanceIds": ["ins-linked"]}
+        self.assertOk(self.sim.call_v3(DETACH, body))
+        self.assertIsNone(self.sim.linked("ins-linked"))
+        self.assertError(self.sim.call_v3(DETACH, body), "ResourceNotFound")
+        self.sim.config({"detachUnlinked": "success"})
+        self.assertOk(self.sim.call_v3(DETACH, body))
+        self.assertEqual(self.sim.stats()["instances"]["detached"], {"ins-linked": 2})
+
+    def test_parameter_errors(self):
+        cases = [
+            ({"InstanceIds": ["ins-a"]}, "MissingParameter"),
+            ({"VpcId": VPC}, "MissingParameter"),
+            ({"VpcId": VPC, "InstanceIds": []}, "MissingParameter"),
+            ({"VpcId": 7, "InstanceIds": ["ins-a"]}, "InvalidParameter"),
+            ({"VpcId": VPC, "InstanceIds": "ins-a"}, "InvalidParameter"),
+            ({"VpcId": VPC, "InstanceIds": ["ins-a", 3]}, "InvalidParameter"),
+            ({"VpcId": VPC_LEGACY, "InstanceIds": ["ins-a"]}, "InvalidParameterValue.Malformed"),
+            ({"VpcId": "VPC-2ARI9M7H", "InstanceIds": ["ins-a"]},
+             "InvalidParameterValue.Malformed"),
+            ({"VpcId": "vpc-", "InstanceIds": ["ins-a"]}, "InvalidParameterValue.Malformed"),
+            ({"VpcId": VPC, "InstanceIds": ["ins-a", "i-abc"]}, "InvalidParameterValue.Malformed"),
+            ({"VpcId": VPC, "InstanceIds": ["ins-a;drop"]}, "InvalidParameterValue.Malformed"),
+            ({"VpcId": VPC, "InstanceIds": ["ins-a", "ins-a"]},
+             "InvalidParameterValue.Duplicate"),
+            ({"VpcId": VPC, "InstanceIds": ["ins-a"], "vpcId": VPC}, "UnknownParameter"),
+            ([VPC], "InvalidParameter"),
+        ]
+        for body, code in cases:
+            with self.subTest(body=body):
+                self.assertError(self.sim.call_v3(ATTACH, body), code)
+        self.assertError(attach3(self.sim, ["ins-a"], body=b"{not json"), "InvalidParameter")
+        self.assertError(attach3(self.sim, ["ins-a"], body=b'{"VpcId": "x"} trailing'),
+                         "InvalidParameter")
+        self.sim.config({"maxInstances": 2})
+        self.assertError(attach3(self.sim, ["ins-a", "ins-b", "ins-c"]),
+                         "InvalidParameterValue.Limit")
+        self.assertEqual([l["instanceId"] for l in self.sim.state()["links"]], ["ins-linked"])
+        # No call counted against an instance it never reached.
+        self.assertEqual(self.sim.stats()["instances"]["calls"], {})
+
+    def test_describe_classic_link_instances(self):
+        self.assertOk(attach3(self.sim, ["ins-a", "ins-b"]))
+        resp = self.assertOk(self.sim.call_v3("DescribeClassicLinkInstances", {}))
+        self.assertEqual(resp["TotalCount"], 3)
+        self.assertEqual(resp["ClassicLinkInstanceSet"],
+                         [{"VpcId": OTHER_VPC, "InstanceId": "ins-linked"},
+                          {"VpcId": VPC, "InstanceId": "ins-a"},
+                          {"VpcId": VPC, "InstanceId": "ins-b"}])
+        cases = [
+            ([{"Name": "vpc-id", "Values": [VPC]}], ["ins-a", "ins-b"]),
+            ([{"Name": "instance-id", "Values": ["ins-b", "ins-linked", "ins-c"]}],
+             ["ins-linked", "ins-b"]),
+            ([{"Name": "vpc-id", "Values": [VPC]}, {"Name": "instance-id", "Values": ["ins-b"]}],
+             ["ins-b"]),
+            ([{"Name": "vpc-id", "Values": []}], []),
+        ]
+        for filters, ids in cases:
+            with self.subTest(filters=filters):
+                resp = self.assertOk(self.sim.call_v3("DescribeClassicLinkInstances",
+                                                      {"Filters": filters}))
+                self.assertEqual([r["InstanceId"] for r in resp["ClassicLinkInstanceSet"]], ids)
+                self.assertEqual(resp["TotalCount"], len(ids))
+        resp = self.assertOk(self.sim.call_v3("DescribeClassicLinkInstances", {},
+                                              region="ap-shanghai"))
+        self.assertEqual(resp["TotalCount"], 0)
+        errors = [
+            ({"Filters": {"Name": "vpc-id"}}, "InvalidParameter"),
+            ({"Filters": ["vpc-id"]}, "InvalidParameter.FilterNotDict"),
+            ({"Filters": [{"Name": "zone", "Values": ["x"]}]}, "InvalidParameter.FilterInvalidKey"),
+            ({"Filters": [{"Name": "vpc-id", "Values": VPC}]},
+             "InvalidParameter.FilterValuesNotList"),
+            ({"Filters": [{"Name": "vpc-id", "Values": [1]}]},
+             "InvalidParameter.FilterValuesNotList"),
+            ({"Filters": [{"Name": "vpc-id", "Values": [VPC], "Op": "="}]}, "UnknownParameter"),
+            ({"Limit": 0}, "InvalidParameterValue.Range"),
+            ({"Limit": 101}, "InvalidParameterValue.Range"),
+            ({"Limit": "x"}, "InvalidParameter"),
+            ({"Offset": -1}, "InvalidParameter"),
+            ({"Offset": 1.5}, "InvalidParameter"),
+            ({"Order": "asc"}, "UnknownParameter"),
+        ]
+        for body, code in errors:
+            with self.subTest(body=body):
+                self.assertError(self.sim.call_v3("DescribeClassicLinkInstances", body), code)
+
+    def test_v2_and_v3_share_the_world(self):
+        self.assertOk(attach3(self.sim, ["ins-a"]))
+        self.assertCode(attach(self.sim, ["ins-a"]), 4000, "InstanceAlreadyLinked")
+        self.assertCode(self.sim.call(DETACH, {"vpcId": VPC_LEGACY, "instanceIds": ["ins-a"]}), 0)
+        self.assertError(self.sim.call_v3(DETACH, {"VpcId": VPC, "InstanceIds": ["ins-a"]}),
+                         "ResourceNotFound")
+        stats = self.sim.stats()
+        self.assertEqual(stats["byVersion"], {"2": 2, "3": 2})
+        self.assertEqual(stats["byAction"], {ATTACH: 2, DETACH: 2})
+        self.assertEqual(stats["byResult"], {"0": 2, "4000": 1, "ResourceNotFound": 1})
+        self.assertEqual(stats["instances"]["calls"], {"ins-a": 4})
+        self.assertEqual(stats["instances"]["attached"], {"ins-a": 1})
+        self.assertEqual(stats["instances"]["detached"], {"ins-a": 1})
+
+
+class V3FaultTest(V3TestCase):
+
+    def script(self, fault, instance="ins-a", times=1, **extra):
+        spec = {"instanceId": instance, "times": times, "fault": fault}
+        spec.update(extra)
+        self.sim.add_faults({"scripts": [spec]})
+
+    def test_code_faults_map_to_v3_codes(self):
+        cases = [("code:4400", "RequestLimitExceeded"), ("code:5100", "InternalError"),
+                 ("code:6000", "InternalError"), ("code:6200", "InternalError"),
+                 ("code:4100", "AuthFailure.SignatureFailure"),
+                 ("code:4104", "AuthFailure.SecretIdNotFound"),
+                 ("code:4000:ActionLocked", "ActionLocked"),
+                 ("code:4400:RequestLimitExceeded.UinLimitExceeded",
+                  "RequestLimitExceeded.UinLimitExceeded")]
+        for fault, code in cases:
+            with self.subTest(fault=fault):
+                self.script(fault)
+                message = self.assertError(attach3(self.sim, ["ins-a"]), code)
+                self.assertIn("injected", message)
+                self.assertIsNone(self.sim.linked("ins-a"))
+        self.assertOk(attach3(self.sim, ["ins-a"]))
+        stats = self.sim.stats()
+        self.assertEqual(stats["byResult"]["InternalError"], 3)
+        self.assertEqual(stats["byFault"]["code:4400"], 1)
+
+    def test_retry_after(self):
+        self.sim.add_faults({"retryAfter": 2})
+        self.script("code:4400")
+        reply = attach3(self.sim, ["ins-a"])
+        self.assertError(reply, "RequestLimitExceeded")
+        self.assertEqual(reply.headers["Retry-After"], "2")
+        self.script("code:6000", retryAfter=7)
+        reply = attach3(self.sim, ["ins-a"])
+        self.assertError(reply, "InternalError")
+        self.assertEqual(reply.headers["Retry-After"], "7")
+        self.assertIsNone(attach3(self.sim, ["ins-a"]).headers["Retry-After"])
+
+    def test_http_drop_hang(self):
+        self.script("http:503")
+        reply = attach3(self.sim, ["ins-a"])
+        self.assertEqual(reply.status, 503)
+        self.assertIsNone(reply.json)
+        self.script("drop")
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            attach3(self.sim, ["ins-a"])
+        self.sim.add_faults({"hangMs": 3000})
+        self.script("hang")
+        with self.assertRaises((socket.timeout, TimeoutError)):
+            attach3(self.sim, ["ins-a"], timeout=0.5)
+        self.assertIsNone(self.sim.linked("ins-a"))
+        self.assertEqual(self.sim.stats()["byResult"],
+                         {"http:503": 1, "drop": 1, "hang": 1})
+
+    def test_apply_then_fail(self):
+        self.script("http:502", apply=True)
+        self.assertEqual(attach3(self.sim, ["ins-a"]).status, 502)
+        self.assertEqual(self.sim.linked("ins-a"), VPC)
+        self.script("code:6000", instance="ins-b", apply=True)
+        self.assertError(attach3(self.sim, ["ins-b"]), "InternalError")
+        self.assertEqual(self.sim.linked("ins-b"), VPC)
+        self.assertEqual(self.sim.stats()["instances"]["attached"], {"ins-a": 1, "ins-b": 1})
+        self.assertError(attach3(self.sim, ["ins-a"]),
+                         "UnsupportedOperation.ClassicInstanceIdAlreadyExists")
+
+    def test_task_fail_answers_success_and_changes_nothing(self):
+        self.script("task_fail")
+        self.assertOk(attach3(self.sim, ["ins-a"]))
+        self.assertIsNone(self.sim.linked("ins-a"))
+
+    def test_random_faults(self):
+        self.sim.add_faults({"rate": 1.0, "kinds": ["code:5100"]})
+        for _ in range(3):
+            self.assertError(self.sim.call_v3("DescribeClassicLinkInstances", {}),
+                             "InternalError")
+
+    def test_call_log(self):
+        reply = attach3(self.sim, ["ins-a"], token="tok-never-logged")
+        request_id = self.assertOk(reply)["RequestId"]
+        attach3(self.sim, ["ins-b"], secret_key="bad")
+        self.script("code:4400", instance="ins-c")
+        attach3(self.sim, ["ins-c"])
+        entries = self.sim.read_call_log()[-3:]
+        self.assertEqual([e["version"] for e in entries], [3, 3, 3])
+        self.assertEqual([e["result"] for e in entries],
+                         ["0", "AuthFailure.SignatureFailure", "RequestLimitExceeded"])
+        self.assertEqual([e["errorCode"] for e in entries],
+                         [None, "AuthFailure.SignatureFailure", "RequestLimitExceeded"])
+        first = entries[0]
+        self.assertEqual(first["requestId"], request_id)
+        self.assertEqual(first["action"], ATTACH)
+        self.assertEqual(first["body"], {"VpcId": VPC, "InstanceIds": ["ins-a"]})
+        self.assertEqual(first["params"]["X-TC-Region"], "ap-guangzhou")
+        self.assertTrue(first["applied"])
+        self.assertFalse(first["throttled"])
+        self.assertFalse(entries[1]["authenticated"])
+        self.assertEqual(entries[2]["fault"], "code:4400")
+        with open(self.sim.call_log) as f:
+            text = f.read()
+        self.assertNotIn("Authorization", text)
+        self.assertNotIn("Signature=", text)
+        self.assertNotIn("tok-never-logged", text)
+        self.assertNotIn(self.sim.secret_id, text)
+        self.assertNotIn(self.sim.secret_key, text)
+
+
+# ---- the quota ------------------------------------------------------------------------------
+
+class QuotaTest(unittest.TestCase):
+    """--quota N: N calls per second per (SecretId, region, action), sliding."""
+
+    QUOTA = 5
+    CREDS = [(simlib.DEFAULT_SECRET_ID, simlib.DEFAULT_SECRET_KEY), ("AKIDsecond", "key2")]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Sim().start(seed=SEED, credentials=cls.CREDS,
+                              extra_args=["--quota", str(cls.QUOTA), "--retry-after", "2"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+
+    def setUp(self):
+        self.sim.reset()
+        time.sleep(1.05)  # empty every window
+
+    def burst(self, n, send, prepare=None):
+        """n calls as fast as possible, after prepare(); retried from scratch (reset, an empty
+        window, prepare() again) if the burst took too long to stay within one second (a
+        stalled machine). Returns the replies."""
+        for _ in range(3):
+            if prepare is not None:
+                prepare()
+            start = time.monotonic()
+            replies = [send() for _ in range(n)]
+            if time.monotonic() - start < 0.8:
+                return replies
+            self.sim.reset()
+            time.sleep(1.05)
+        self.fail("could not send %d calls within 0.8 s" % n)
+
+    def v2_code(self, reply):
+        self.assertEqual(reply.status, 200)
+        return reply.json["code"]
+
+    def test_calls_over_the_quota_get_4400_with_retry_after(self):
+        replies = self.burst(8, lambda: self.sim.call("DescribeVpcEx", {}))
+        self.assertEqual([self.v2_code(r) for r in replies], [0] * 5 + [4400] * 3)
+        self.assertEqual(replies[-1].json["codeDesc"], "RequestLimitExceeded")
+        self.assertEqual(replies[-1].headers["Retry-After"], "2")
+        self.assertIsNone(replies[0].headers["Retry-After"])
+        stats = self.sim.stats()
+        self.assertEqual(stats["quota"], 5)
+        self.assertEqual(stats["throttled"], 3)
+        self.assertEqual(stats["byResult"], {"0": 5, "4400": 3})
+        self.assertEqual(sum(stats["acceptedPerSecond"]), 5)
+        self.assertEqual(sum(stats["throttledPerSecond"]), 3)
+        self.assertEqual(len(stats["acceptedPerSecond"]), 60)
+        self.assertLessEqual(abs(stats["perSecondEnd"] - time.time()), 2)
+        # A second later the window has room again.
+        time.sleep(1.05)
+        self.assertEqual(self.v2_code(self.sim.call("DescribeVpcEx", {})), 0)
+
+    def test_quota_is_per_secret_id_region_and_action(self):
+        def mixed():
+            return [self.sim.call("DescribeVpcEx", {}),
+                    self.sim.call("DescribeVpcClassicLink", {}),
+                    self.sim.call("DescribeVpcEx", {}, region="ap-shanghai"),
+                    self.sim.call("DescribeVpcEx", {}, secret_id="AKIDsecond",
+                                  secret_key="key2")]
+        rounds = self.burst(6, mixed)
+        codes = [[self.v2_code(r) for r in rnd] for rnd in rounds]
+        self.assertEqual(codes, [[0, 0, 0, 0]] * 5 + [[4400, 4400, 4400, 4400]])
+        self.assertEqual(self.sim.stats()["throttled"], 4)
+
+    def test_short_region_names_share_the_quota(self):
+        regions = itertools.cycle(["gz", "ap-guangzhou"])
+        replies = self.burst(7, lambda: self.sim.call("DescribeVpcEx", {}, region=next(regions)))
+        self.assertEqual([self.v2_code(r) for r in replies], [0] * 5 + [4400, 4400])
+
+    def test_v3_is_throttled_too_and_shares_the_quota(self):
+        def calls():
+            return [attach3(self.sim, ["ins-nothere"]) for _ in range(3)] + \
+                [attach(self.sim, ["ins-nothere"]) for _ in range(2)] + \
+                [attach3(self.sim, ["ins-a"]), attach(self.sim, ["ins-a"])]
+        replies = self.burst(1, calls)[0]
+        codes = [r.json["Response"].get("Error", {}).get("Code", "ok") if "Response" in r.json
+                 else r.json["codeDesc"] for r in replies]
+        self.assertEqual(codes, ["ResourceNotFound"] * 3 + ["InvalidInstance.NotFound"] * 2 +
+                         ["RequestLimitExceeded", "RequestLimitExceeded"])
+        self.assertEqual(replies[5].headers["Retry-After"], "2")
+        self.assertIsNone(self.sim.linked("ins-a"))
+        stats = self.sim.stats()
+        self.assertEqual(stats["throttled"], 2)
+        # A throttled call still named the instance; it changed nothing.
+        self.assertEqual(stats["instances"]["calls"]["ins-a"], 2)
+        self.assertNotIn("ins-a", stats["instances"]["attached"])
+        entries = [e for e in self.sim.read_call_log() if e["throttled"]]
+        self.assertEqual([e["version"] for e in entries[-2:]], [3, 2])
+
+    def test_unauthenticated_and_invalid_calls_use_no_quota(self):
+        for _ in range(8):
+            self.sim.call("DescribeVpcEx", {}, secret_key="bad")
+            self.sim.call("DescribeVpcClassicLink", {"limit": 99})
+        replies = self.burst(5, lambda: self.sim.call("DescribeVpcEx", {}))
+        self.assertEqual([self.v2_code(r) for r in replies], [0] * 5)
+        self.assertEqual(self.sim.stats()["throttled"], 0)
+
+    def test_sustained_load_is_held_to_the_quota(self):
+        # About 4x the quota offered for 3 s: per second never more than the quota accepted.
+        deadline = time.monotonic() + 3.0
+        sent = accepted = 0
+        while time.monotonic() < deadline:
+            code = self.v2_code(self.sim.call("DescribeVpcEx", {}))
+            sent += 1
+            accepted += code == 0
+            time.sleep(0.05)
+        stats = self.sim.stats()
+        per_second = stats["acceptedPerSecond"]
+        self.assertLessEqual(max(per_second), self.QUOTA, per_second)
+        self.assertEqual(sum(per_second), accepted)
+        self.assertEqual(stats["throttled"], sent - accepted)
+        self.assertEqual(sum(stats["throttledPerSecond"]), sent - accepted)
+        self.assertGreaterEqual(accepted, 2 * self.QUOTA)
+        self.assertGreater(stats["throttled"], 0)
+
+    def test_config_and_reset(self):
+        self.assertEqual(self.sim.config()["quota"], 5)
+        replies = self.burst(12, lambda: self.sim.call("DescribeVpcEx", {}),
+                             prepare=lambda: self.sim.config({"quota": 0}))
+        self.assertEqual([self.v2_code(r) for r in replies], [0] * 12)
+        replies = self.burst(3, lambda: self.sim.call("DescribeVpcClassicLink", {}),
+                             prepare=lambda: self.sim.config({"quota": 2}))
+        self.assertEqual([self.v2_code(r) for r in replies], [0, 0, 4400])
+        with self.assertRaises(simlib.SimError):
+            self.sim.config({"quota": -1})
+        self.sim.reset()
+        self.assertEqual(self.sim.config()["quota"], 5)
+        self.assertEqual(self.sim.stats()["throttled"], 0)
+
+    def test_no_quota_by_default(self):
+        with Sim().start(seed=SEED) as sim:
+            self.assertEqual(sim.config()["quota"], 0)
+            codes = [sim.call("DescribeVpcEx", {}).json["code"] for _ in range(20)]
+            self.assertEqual(codes, [0] * 20)
+            stats = sim.stats()
+            self.assertEqual((stats["throttled"], sum(stats["acceptedPerSecond"])), (0, 20))
 
 
 if __name__ == "__main__":

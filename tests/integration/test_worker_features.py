@@ -54,5 +54,125 @@ class DeadLetters(unittest.TestCase):
             self.assertIn("topic no.such.topic does not exist", w.tail())
 
 
+def by_id(records):
+    return {json.loads(r["value"])["requestId"]: json.loads(r["value"]) for r in records}
+
+
+class Reconcile(unittest.TestCase):
+    """An attempt whose effect is unknown, then "already linked" / "not found": the worker reads
+    DescribeVpcClassicLink and reports success when the requested state holds — no false
+    failure, no double apply."""
+
+    def test_ambiguous_failures_reconcile_to_success(self):
+        seed = {"vpcs": [{"vpcId": "vpc-main1", "legacyId": "gz_vpc_7", "region": REGION},
+                         {"vpcId": "vpc-else1", "region": REGION}],
+                "instances": [{"instanceId": "ins-r%d" % i, "region": REGION}
+                              for i in range(1, 6)]
+                + [{"instanceId": "ins-d1", "region": REGION, "linkedVpc": "vpc-main1"},
+                   {"instanceId": "ins-d2", "region": REGION},
+                   {"instanceId": "ins-x1", "region": REGION, "linkedVpc": "vpc-else1"}]}
+        with worklib.Stack(seed=seed, partitions=2) as st:
+            st.sim.add_faults({"scripts": [
+                # applied, then the answer is lost: the retry hears InstanceAlreadyLinked
+                {"instanceId": "ins-r1", "fault": "http:503", "apply": True, "times": 1},
+                {"instanceId": "ins-r2", "fault": "drop", "apply": True, "times": 1},
+                # applied, then transient failures until the budget runs out
+                {"instanceId": "ins-r3", "fault": "http:502", "apply": True, "times": 1},
+                {"instanceId": "ins-r3", "fault": "http:502", "times": 1000},
+                # transient failures that never applied: exhausted, and the links say so
+                {"instanceId": "ins-r4", "fault": "http:502", "times": 1000},
+                # detach applied, answer lost: the retry hears InvalidInstance.NotFound
+                {"instanceId": "ins-d1", "fault": "http:500", "apply": True, "times": 1}]})
+            # Few enough retries that the two failing instances do not open the circuit.
+            st.worker({"retry.max_elapsed_ms": "1000", "retry.initial_backoff_ms": "300",
+                       "retry.max_backoff_ms": "600"})
+            st.send([
+                {"key": "r1", "value": request("vpc-main1", ["ins-r1"], request_id="r1",
+                                               region=REGION)},
+                {"key": "r2", "value": request("vpc-main1", ["ins-r2"], request_id="r2",
+                                               region=REGION)},
+                {"key": "r3", "value": request("vpc-main1", ["ins-r3"], request_id="r3",
+                                               region=REGION)},
+                {"key": "r4", "value": request("vpc-main1", ["ins-r4"], request_id="r4",
+                                               region=REGION)},
+                {"key": "legacy", "value": request("gz_vpc_7", ["ins-r5"], request_id="legacy",
+                                                   region=REGION)},
+                {"key": "d1", "value": request("vpc-main1", ["ins-d1"], request_id="d1",
+                                               action="DetachClassicLinkVpc", region=REGION)},
+                {"key": "d2", "value": request("vpc-main1", ["ins-d2"], request_id="d2",
+                                               action="DetachClassicLinkVpc", region=REGION)},
+                {"key": "x1", "value": request("vpc-main1", ["ins-x1"], request_id="x1",
+                                               region=REGION)},
+            ])
+            got = by_id(st.outcome_records(8, timeout_s=60))
+            for rid in ("r1", "r2", "r3", "d1", "d2"):
+                with self.subTest(rid=rid):
+                    self.assertEqual(got[rid]["status"], "succeeded", got[rid])
+                    self.assertIs(got[rid].get("reconciled"), True, got[rid])
+                    self.assertIsNone(got[rid]["errorClass"])
+            self.assertEqual(got["r1"]["codeDesc"], "InstanceAlreadyLinked")  # the last answer
+            self.assertEqual(got["d1"]["codeDesc"], "InvalidInstance.NotFound")
+            # Not linked anywhere after only failures: the exhausted outcome stands.
+            self.assertEqual(got["r4"]["errorClass"], "retries_exhausted")
+            self.assertNotIn("reconciled", got["r4"])
+            # Linked to another VPC: a real conflict, reported as such.
+            self.assertEqual(got["x1"]["errorClass"], "api_error")
+            self.assertEqual(got["x1"]["codeDesc"], "InstanceAlreadyLinked")
+            # A plain success needs no reconciling.
+            self.assertEqual(got["legacy"]["status"], "succeeded")
+            self.assertNotIn("reconciled", got["legacy"])
+            stats = st.sim.stats()
+            for ins in ("ins-r1", "ins-r2", "ins-r3", "ins-r5"):
+                self.assertEqual(stats["instances"]["attached"].get(ins), 1, ins)  # applied once
+            self.assertEqual(st.sim.linked("ins-r1"), "vpc-main1")
+            self.assertIsNone(st.sim.linked("ins-d1"))
+            self.assertIsNone(st.sim.linked("ins-r4"))
+            self.assertGreaterEqual(stats["byAction"].get("DescribeVpcClassicLink", 0), 6)
+            st.wait_committed_to_end()
+
+
+class FollowTask(unittest.TestCase):
+    def test_task_outcomes(self):
+        with worklib.Stack(partitions=2, sim_args=GEN + ["--task-delay-ms", "300"]) as st:
+            st.sim.add_faults({"scripts": [{"instanceId": "ins-2", "fault": "task_fail",
+                                            "times": 1}]})
+            st.worker({"task.follow": "true", "retry.initial_backoff_ms": "50",
+                       "retry.max_backoff_ms": "200"})
+            st.send([{"key": "t%d" % i, "value": request("vpc-0", ["ins-%d" % i],
+                                                          request_id="t%d" % i, region=REGION)}
+                     for i in (1, 2)])
+            got = by_id(st.outcome_records(2))
+            self.assertEqual(got["t1"]["status"], "succeeded")
+            self.assertEqual(got["t1"]["taskStatus"], "succeeded")
+            self.assertIsInstance(got["t1"]["taskId"], int)
+            self.assertEqual(got["t2"]["status"], "failed")
+            self.assertEqual(got["t2"]["taskStatus"], "failed")
+            self.assertEqual(got["t2"]["errorClass"], "task_failed")
+            self.assertGreaterEqual(st.sim.stats()["byAction"]["DescribeVpcTaskResult"], 2)
+            # The offsets committed only after the final outcomes.
+            st.wait_committed_to_end()
+
+    def test_task_that_outlives_the_wait_times_out_without_blocking_others(self):
+        with worklib.Stack(partitions=1, sim_args=GEN + ["--task-delay-ms", "60000"]) as st:
+            st.worker({"task.follow": "true", "task.max_wait_ms": "1500",
+                       "retry.initial_backoff_ms": "50", "retry.max_backoff_ms": "200"})
+            st.send([{"key": "slow", "value": request("vpc-0", ["ins-5"], request_id="slow",
+                                                       region=REGION)}])
+            st.send([{"key": "fast%d" % i, "value": request("vpc-1", ["ins-%d" % (10 + i)],
+                                                             request_id="fast%d" % i,
+                                                             region=REGION)}
+                     for i in range(3)])
+            records = st.outcome_records(4)
+            got = by_id(records)
+            self.assertEqual(got["slow"]["taskStatus"], "timeout")
+            self.assertEqual(got["slow"]["status"], "succeeded")
+            # Polling one task did not hold back the others (they are tasks too, also timing
+            # out; what matters is that all were followed at the same time).
+            self.assertLess(max(o["completedAt"] for o in got.values()),
+                            "9999")  # all present
+            first = min(o["receivedAt"] for o in got.values())
+            self.assertTrue(all(o["completedAt"] > first for o in got.values()))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -13,10 +13,12 @@
 #include "sim_faults.h"
 #include "sim_log.h"
 #include "sim_nonce.h"
+#include "sim_quota.h"
 #include "sim_state.h"
 #include "sim_stats.h"
 
 #define CLW_SIM_API_PATH   "/v2/index.php"
+#define CLW_SIM_V3_PATH    "/" /* API 3.0: POST with a JSON body and X-TC-* headers */
 #define CLW_SIM_ADMIN_PATH "/_sim/"
 
 /* Settings that POST /_sim/config may change at run time. */
@@ -24,7 +26,8 @@ struct clw_sim_settings {
     struct clw_sim_rules rules;
     int64_t window_s;     /* replay window: Timestamp skew allowed, Nonce memory */
     int64_t clock_skew_s; /* added to the simulator's clock */
-    size_t max_instances; /* most instanceIds.N in one call */
+    size_t max_instances; /* most instanceIds.N (InstanceIds) in one call */
+    uint32_t quota;       /* calls per second per (SecretId, region, action); 0: no quota */
 };
 
 struct clw_sim_options {
@@ -54,6 +57,8 @@ struct clw_sim {
     cJSON *initial_faults;
     uint64_t rng_seed;
     struct clw_sim_stats stats;
+    struct clw_sim_quota quota;
+    uint64_t request_seq; /* API 3.0 RequestIds */
 };
 
 struct clw_sim_request {
@@ -63,6 +68,10 @@ struct clw_sim_request {
     const char *content_type; /* NULL if absent */
     const char *body;
     size_t body_len;
+    /* Any other request header by name (case-insensitive), NULL when absent; header may be
+     * NULL (no other headers). */
+    const char *(*header)(void *ctx, const char *name);
+    void *header_ctx;
 };
 
 enum clw_sim_disposition {
@@ -85,8 +94,9 @@ struct clw_sim_response {
 int clw_sim_init(struct clw_sim *sim, struct clw_sim_options *opts, char *err, size_t errsz);
 void clw_sim_free(struct clw_sim *sim);
 
-/* Answers one HTTP request: the API at CLW_SIM_API_PATH, the admin endpoints under
- * CLW_SIM_ADMIN_PATH, 404 elsewhere. Thread-safe. resp is overwritten. */
+/* Answers one HTTP request: the v2 API at CLW_SIM_API_PATH, API 3.0 at CLW_SIM_V3_PATH (POST),
+ * the admin endpoints under CLW_SIM_ADMIN_PATH, 404 elsewhere. Thread-safe. resp is
+ * overwritten. */
 void clw_sim_handle(struct clw_sim *sim, const struct clw_sim_request *req,
                     struct clw_sim_response *resp);
 

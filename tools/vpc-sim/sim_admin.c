@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static void respond_error(struct clw_sim_response *resp, int status, const char *message)
 {
@@ -42,6 +43,7 @@ static cJSON *settings_json(const struct clw_sim_settings *set)
     cJSON_AddNumberToObject(doc, "windowSec", (double)set->window_s);
     cJSON_AddNumberToObject(doc, "clockSkewSec", (double)set->clock_skew_s);
     cJSON_AddNumberToObject(doc, "maxInstances", (double)set->max_instances);
+    cJSON_AddNumberToObject(doc, "quota", set->quota);
     return doc;
 }
 
@@ -82,10 +84,11 @@ static int apply_settings(struct clw_sim_settings *set, const cJSON *doc, char *
 {
     static const char *const keys[] = {"sameVpcAttach", "detachUnlinked", "businessCode",
                                        "taskDelayMs",   "windowSec",      "clockSkewSec",
-                                       "maxInstances"};
+                                       "maxInstances",  "quota"};
     struct clw_sim_settings next = *set;
     int64_t code = next.rules.business_code;
     int64_t max = (int64_t)next.max_instances;
+    int64_t quota = next.quota;
     const cJSON *item;
 
     if (!cJSON_IsObject(doc)) {
@@ -110,16 +113,18 @@ static int apply_settings(struct clw_sim_settings *set, const cJSON *doc, char *
         read_int(doc, "windowSec", 1, 86400 * 365, &next.window_s, err, errsz) != 0 ||
         read_int(doc, "clockSkewSec", -86400 * 365, 86400 * 365, &next.clock_skew_s, err, errsz) !=
             0 ||
-        read_int(doc, "maxInstances", 1, 1000, &max, err, errsz) != 0)
+        read_int(doc, "maxInstances", 1, 1000, &max, err, errsz) != 0 ||
+        read_int(doc, "quota", 0, CLW_SIM_QUOTA_MAX, &quota, err, errsz) != 0)
         return -1;
     next.rules.business_code = (int)code;
     next.max_instances = (size_t)max;
+    next.quota = (uint32_t)quota;
     *set = next;
     return 0;
 }
 
-/* Rebuilds the state from seed and zeroes the counters. Caller holds the lock. On failure
- * nothing changes. */
+/* Rebuilds the state from seed and zeroes the counters and the quota's memory. Caller holds
+ * the lock. On failure nothing changes. */
 static int load_seed(struct clw_sim *sim, const cJSON *seed, char *err, size_t errsz)
 {
     struct clw_sim_state fresh;
@@ -129,6 +134,7 @@ static int load_seed(struct clw_sim *sim, const cJSON *seed, char *err, size_t e
     clw_sim_state_free(&sim->state);
     sim->state = fresh;
     clw_sim_stats_free(&sim->stats);
+    clw_sim_quota_free(&sim->quota);
     return 0;
 }
 
@@ -243,8 +249,9 @@ static void handle_stats(struct clw_sim *sim, struct clw_sim_response *resp)
     cJSON *doc;
 
     pthread_mutex_lock(&sim->lock);
-    doc = clw_sim_stats_to_json(&sim->stats);
+    doc = clw_sim_stats_to_json(&sim->stats, (int64_t)time(NULL));
     if (doc != NULL) {
+        cJSON_AddNumberToObject(doc, "quota", sim->settings.quota);
         cJSON_AddNumberToObject(doc, "noncesRemembered", (double)sim->nonces.count);
         cJSON_AddNumberToObject(doc, "nextTaskId", (double)clw_sim_state_next_task_id(&sim->state));
     }

@@ -1,5 +1,6 @@
-/* vpc-sim: the v2 API pipeline: parse, authenticate, replay checks, faults, action, answer. */
-#include "sim.h"
+/* vpc-sim: the API pipeline (v2 parsing and checks; both versions: quota, faults, action,
+ * answer, stats, call log). */
+#include "sim_api.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -15,38 +16,25 @@
 #define DEFAULT_LIMIT 20
 #define MAX_LIMIT     50
 
-enum action {
-    ACTION_UNKNOWN,
-    ACTION_ATTACH,
-    ACTION_DETACH,
-    ACTION_DESCRIBE_LINKS,
-    ACTION_DESCRIBE_VPCS,
-    ACTION_TASK_RESULT,
-};
+#define QUOTA_KEY_MAX 320
 
-static const struct {
+struct action_name {
     const char *name;
-    enum action action;
-} actions[] = {
-    {"AttachClassicLinkVpc", ACTION_ATTACH},           {"DetachClassicLinkVpc", ACTION_DETACH},
-    {"DescribeVpcClassicLink", ACTION_DESCRIBE_LINKS}, {"DescribeVpcEx", ACTION_DESCRIBE_VPCS},
-    {"DescribeVpcTaskResult", ACTION_TASK_RESULT},
+    enum clw_sim_action action;
 };
 
-/* Everything one API call carries from parsing to the call log. */
-struct call {
-    struct clw_sim_params params;
-    const char *action_name; /* the Action parameter, NULL if absent */
-    enum action action;
-    bool authenticated;
-    const char **ids; /* instanceIds.N in N order, borrowed from params */
-    size_t nids;
-    const char *vpc_id;
-    struct clw_sim_link_query links;
-    struct clw_sim_vpc_query vpcs;
-    uint64_t task_id;
-    struct clw_sim_reply reply;
-    struct clw_sim_fault fault;
+static const struct action_name v2_actions[] = {
+    {"AttachClassicLinkVpc", CLW_SIM_ACTION_ATTACH},
+    {"DetachClassicLinkVpc", CLW_SIM_ACTION_DETACH},
+    {"DescribeVpcClassicLink", CLW_SIM_ACTION_DESCRIBE_LINKS},
+    {"DescribeVpcEx", CLW_SIM_ACTION_DESCRIBE_VPCS},
+    {"DescribeVpcTaskResult", CLW_SIM_ACTION_TASK_RESULT},
+};
+
+static const struct action_name v3_actions[] = {
+    {"AttachClassicLinkVpc", CLW_SIM_ACTION_ATTACH},
+    {"DetachClassicLinkVpc", CLW_SIM_ACTION_DETACH},
+    {"DescribeClassicLinkInstances", CLW_SIM_ACTION_DESCRIBE_LINKS},
 };
 
 int64_t clw_sim_now_ms(void)
@@ -66,8 +54,8 @@ void clw_sim_response_free(struct clw_sim_response *resp)
     resp->body_len = 0;
 }
 
-static void respond_text(struct clw_sim_response *resp, int status, const char *content_type,
-                         const char *text)
+void clw_sim_respond_text(struct clw_sim_response *resp, int status, const char *content_type,
+                          const char *text)
 {
     resp->disposition = CLW_SIM_ANSWER;
     resp->status = status;
@@ -84,7 +72,7 @@ void clw_sim_respond_json(struct clw_sim_response *resp, int status, cJSON *doc)
     resp->body = doc != NULL ? cJSON_PrintUnformatted(doc) : NULL;
     cJSON_Delete(doc);
     if (resp->body == NULL) {
-        respond_text(resp, 500, "text/plain", "out of memory\n");
+        clw_sim_respond_text(resp, 500, "text/plain", "out of memory\n");
         return;
     }
     resp->body_len = strlen(resp->body);
@@ -164,9 +152,10 @@ static const char *http_reason(int status)
     }
 }
 
-static void respond_fault(struct clw_sim *sim, const struct clw_sim_fault *fault,
+static void respond_fault(struct clw_sim *sim, const struct clw_sim_call *call,
                           struct clw_sim_response *resp)
 {
+    const struct clw_sim_fault *fault = &call->fault;
     char html[160];
     bool throttled;
 
@@ -174,17 +163,23 @@ static void respond_fault(struct clw_sim *sim, const struct clw_sim_fault *fault
     case CLW_SIM_FAULT_CODE: {
         struct clw_sim_reply reply = {0};
 
-        clw_sim_reply_error(&reply, fault->code,
-                            fault->code_desc[0] ? fault->code_desc : default_code_desc(fault->code),
-                            "(vpc-sim) injected fault");
-        respond_reply(resp, &reply);
+        if (call->version == 3) {
+            clw_sim_v3_respond_error(call, clw_sim_v3_fault_code(fault), "(vpc-sim) injected fault",
+                                     resp);
+        } else {
+            clw_sim_reply_error(&reply, fault->code,
+                                fault->code_desc[0] ? fault->code_desc
+                                                    : default_code_desc(fault->code),
+                                "(vpc-sim) injected fault");
+            respond_reply(resp, &reply);
+        }
         throttled = fault->code == 4400;
         break;
     }
     case CLW_SIM_FAULT_HTTP:
         snprintf(html, sizeof(html), "<html><body><h1>%d %s</h1></body></html>\n", fault->code,
                  http_reason(fault->code));
-        respond_text(resp, fault->code, "text/html", html);
+        clw_sim_respond_text(resp, fault->code, "text/html", html);
         throttled = fault->code == 429 || fault->code == 503;
         break;
     case CLW_SIM_FAULT_HANG:
@@ -204,10 +199,10 @@ static void respond_fault(struct clw_sim *sim, const struct clw_sim_fault *fault
 /* ---- parsing ---------------------------------------------------------------------------- */
 
 /* A 4000 answer: code_desc is InvalidParameter or MissingParameter. */
-static void fail_param(struct call *call, const char *code_desc, const char *fmt, ...)
+static void fail_param(struct clw_sim_call *call, const char *code_desc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void fail_param(struct call *call, const char *code_desc, const char *fmt, ...)
+static void fail_param(struct clw_sim_call *call, const char *code_desc, const char *fmt, ...)
 {
     va_list ap;
 
@@ -218,8 +213,7 @@ static void fail_param(struct call *call, const char *code_desc, const char *fmt
     va_end(ap);
 }
 
-/* Decimal digits only, at most max. */
-static bool parse_number(const char *s, uint64_t max, uint64_t *out)
+bool clw_sim_parse_number(const char *s, uint64_t max, uint64_t *out)
 {
     uint64_t v = 0;
 
@@ -246,7 +240,7 @@ static bool content_type_is_form(const char *content_type)
 }
 
 static bool parse_request_params(const struct clw_sim_request *req, const char *query,
-                                 struct call *call)
+                                 struct clw_sim_call *call)
 {
     enum clw_sim_params_err err = CLW_SIM_PARAMS_OK;
 
@@ -281,7 +275,7 @@ static int by_index(const void *a, const void *b)
 }
 
 /* Collects instanceIds.N in N order; distinct, non-empty, at most max_instances. */
-static bool parse_instance_ids(struct call *call, size_t max_instances)
+static bool parse_instance_ids(struct clw_sim_call *call, size_t max_instances)
 {
     static const char prefix[] = "instanceIds.";
     struct indexed_id *found = calloc(call->params.count + 1, sizeof(*found));
@@ -298,7 +292,7 @@ static bool parse_instance_ids(struct call *call, size_t max_instances)
 
         if (strncmp(prm->name, prefix, sizeof(prefix) - 1) != 0)
             continue;
-        if (!parse_number(prm->name + sizeof(prefix) - 1, UINT32_MAX, &found[n].index) ||
+        if (!clw_sim_parse_number(prm->name + sizeof(prefix) - 1, UINT32_MAX, &found[n].index) ||
             prm->value[0] == '\0') {
             fail_param(call, "InvalidParameter", "bad parameter %s", prm->name);
             goto fail;
@@ -333,7 +327,7 @@ fail:
 }
 
 /* Reads an optional offset/limit pair into *offset / *limit. */
-static bool parse_paging(struct call *call, size_t *offset, size_t *limit)
+static bool parse_paging(struct clw_sim_call *call, size_t *offset, size_t *limit)
 {
     const char *off = clw_sim_params_get(&call->params, "offset");
     const char *lim = clw_sim_params_get(&call->params, "limit");
@@ -342,14 +336,14 @@ static bool parse_paging(struct call *call, size_t *offset, size_t *limit)
     *offset = 0;
     *limit = DEFAULT_LIMIT;
     if (off != NULL) {
-        if (!parse_number(off, 1000000000, &v)) {
+        if (!clw_sim_parse_number(off, 1000000000, &v)) {
             fail_param(call, "InvalidParameter", "bad parameter %s", "offset");
             return false;
         }
         *offset = (size_t)v;
     }
     if (lim != NULL) {
-        if (!parse_number(lim, MAX_LIMIT, &v) || v == 0) {
+        if (!clw_sim_parse_number(lim, MAX_LIMIT, &v) || v == 0) {
             fail_param(call, "InvalidParameter", "limit must be 1..%s", "50");
             return false;
         }
@@ -358,7 +352,7 @@ static bool parse_paging(struct call *call, size_t *offset, size_t *limit)
     return true;
 }
 
-static bool require_vpc(struct call *call)
+static bool require_vpc(struct clw_sim_call *call)
 {
     call->vpc_id = clw_sim_params_get(&call->params, "vpcId");
     if (call->vpc_id == NULL || call->vpc_id[0] == '\0') {
@@ -369,39 +363,39 @@ static bool require_vpc(struct call *call)
 }
 
 /* The action's own parameters; on failure call->reply holds a 4000 error. */
-static bool parse_action_args(struct call *call, size_t max_instances)
+static bool parse_action_args(struct clw_sim_call *call, size_t max_instances)
 {
     const char *value;
     uint64_t task_id;
 
     switch (call->action) {
-    case ACTION_ATTACH:
-    case ACTION_DETACH:
+    case CLW_SIM_ACTION_ATTACH:
+    case CLW_SIM_ACTION_DETACH:
         return require_vpc(call) && parse_instance_ids(call, max_instances);
-    case ACTION_DESCRIBE_LINKS:
+    case CLW_SIM_ACTION_DESCRIBE_LINKS:
         call->links.vpc_id = clw_sim_params_get(&call->params, "vpcId");
         call->links.classic_link_id = clw_sim_params_get(&call->params, "classicLinkId");
         call->links.lan_ip = clw_sim_params_get(&call->params, "lanIp");
         value = clw_sim_params_get(&call->params, "orderDirection");
         call->links.descending = value != NULL && strcasecmp(value, "desc") == 0;
         return parse_paging(call, &call->links.offset, &call->links.limit);
-    case ACTION_DESCRIBE_VPCS:
+    case CLW_SIM_ACTION_DESCRIBE_VPCS:
         call->vpcs.vpc_id = clw_sim_params_get(&call->params, "vpcId");
         call->vpcs.vpc_name = clw_sim_params_get(&call->params, "vpcName");
         return parse_paging(call, &call->vpcs.offset, &call->vpcs.limit);
-    case ACTION_TASK_RESULT:
+    case CLW_SIM_ACTION_TASK_RESULT:
         value = clw_sim_params_get(&call->params, "taskId");
         if (value == NULL) {
             fail_param(call, "MissingParameter", "missing parameter %s", "taskId");
             return false;
         }
-        if (!parse_number(value, INT64_MAX, &task_id)) {
+        if (!clw_sim_parse_number(value, INT64_MAX, &task_id)) {
             fail_param(call, "InvalidParameter", "bad parameter %s", "taskId");
             return false;
         }
         call->task_id = task_id;
         return true;
-    case ACTION_UNKNOWN:
+    case CLW_SIM_ACTION_UNKNOWN:
         break;
     }
     return false;
@@ -413,8 +407,7 @@ static const char *const required_common[] = {
     "Action", "Region", "SecretId", "Timestamp", "Nonce", "Signature",
 };
 
-/* The host the client signed: --sign-host, else the Host header without its port. */
-static void signing_host(const struct clw_sim *sim, const char *host, char *out, size_t outsz)
+void clw_sim_signing_host(const struct clw_sim *sim, const char *host, char *out, size_t outsz)
 {
     const char *end;
 
@@ -435,7 +428,7 @@ static void signing_host(const struct clw_sim *sim, const char *host, char *out,
 /* Checks presence, SecretId, signature and token (no shared state: runs without the lock).
  * Returns the credential index, or -1 with call->reply filled. */
 static int authenticate(const struct clw_sim *sim, const struct clw_sim_request *req,
-                        struct call *call)
+                        struct clw_sim_call *call)
 {
     const char *secret_id;
     const char *token;
@@ -457,7 +450,7 @@ static int authenticate(const struct clw_sim *sim, const struct clw_sim_request 
                             "SecretId not found");
         return -1;
     }
-    signing_host(sim, req->host, host, sizeof(host));
+    clw_sim_signing_host(sim, req->host, host, sizeof(host));
     if (!clw_sim_sign_verify(req->method, host, CLW_SIM_API_PATH, &call->params,
                              sim->creds.items[cred].secret_key)) {
         clw_sim_reply_error(&call->reply, 4100, "AuthFailure.SignatureFailure",
@@ -474,18 +467,18 @@ static int authenticate(const struct clw_sim *sim, const struct clw_sim_request 
 }
 
 /* Timestamp window and Nonce reuse. Caller holds the lock. */
-static bool check_replay(struct clw_sim *sim, struct call *call, int cred)
+static bool check_replay(struct clw_sim *sim, struct clw_sim_call *call, int cred)
 {
     int64_t now = (int64_t)time(NULL) + sim->settings.clock_skew_s;
     int64_t window = sim->settings.window_s;
     uint64_t ts;
     uint64_t nonce;
 
-    if (!parse_number(clw_sim_params_get(&call->params, "Timestamp"), INT64_MAX / 2, &ts)) {
+    if (!clw_sim_parse_number(clw_sim_params_get(&call->params, "Timestamp"), INT64_MAX / 2, &ts)) {
         fail_param(call, "InvalidParameter", "bad parameter %s", "Timestamp");
         return false;
     }
-    if (!parse_number(clw_sim_params_get(&call->params, "Nonce"), UINT64_MAX, &nonce) ||
+    if (!clw_sim_parse_number(clw_sim_params_get(&call->params, "Nonce"), UINT64_MAX, &nonce) ||
         nonce == 0) {
         fail_param(call, "InvalidParameter", "bad parameter %s (a positive integer)", "Nonce");
         return false;
@@ -508,48 +501,93 @@ static bool check_replay(struct clw_sim *sim, struct call *call, int cred)
 
 /* ---- the call --------------------------------------------------------------------------- */
 
-static void run_action(struct clw_sim *sim, struct call *call, bool task_fail)
+static void run_action(struct clw_sim *sim, struct clw_sim_call *call, bool task_fail)
 {
-    const char *region = clw_sim_params_get(&call->params, "Region");
+    const char *region = call->region;
     const struct clw_sim_rules *rules = &sim->settings.rules;
     int64_t now_ms = clw_sim_now_ms();
 
     switch (call->action) {
-    case ACTION_ATTACH:
+    case CLW_SIM_ACTION_ATTACH:
         clw_sim_state_attach(&sim->state, rules, region, call->vpc_id, call->ids, call->nids,
                              task_fail, now_ms, &call->reply);
         break;
-    case ACTION_DETACH:
+    case CLW_SIM_ACTION_DETACH:
         clw_sim_state_detach(&sim->state, rules, region, call->vpc_id, call->ids, call->nids,
                              task_fail, now_ms, &call->reply);
         break;
-    case ACTION_DESCRIBE_LINKS:
+    case CLW_SIM_ACTION_DESCRIBE_LINKS:
         clw_sim_state_describe_links(&sim->state, region, &call->links, &call->reply);
         break;
-    case ACTION_DESCRIBE_VPCS:
+    case CLW_SIM_ACTION_DESCRIBE_VPCS:
         clw_sim_state_describe_vpcs(&sim->state, region, &call->vpcs, &call->reply);
         break;
-    case ACTION_TASK_RESULT:
+    case CLW_SIM_ACTION_TASK_RESULT:
         clw_sim_state_task_result(&sim->state, rules, call->task_id, now_ms, &call->reply);
         break;
-    case ACTION_UNKNOWN:
+    case CLW_SIM_ACTION_UNKNOWN:
         break;
     }
 }
 
-/* Decides and runs the call once authenticated. Caller holds the lock. */
-static void process(struct clw_sim *sim, struct call *call, int cred)
+static int64_t monotonic_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The quota: true when the call may go on; otherwise the reply is 4400 RequestLimitExceeded.
+ * Counts accepted and refused calls per second. Caller holds the lock. */
+static bool admit(struct clw_sim *sim, struct clw_sim_call *call, int cred)
+{
+    uint32_t limit = sim->settings.quota;
+    int64_t now_s = (int64_t)time(NULL);
+    char key[QUOTA_KEY_MAX];
+
+    if (limit > 0) {
+        snprintf(key, sizeof(key), "%d\n%s\n%s", cred, clw_sim_region_canonical(call->region),
+                 call->action_name);
+        if (!clw_sim_quota_admit(&sim->quota, key, limit, monotonic_us())) {
+            call->throttled = true;
+            sim->stats.throttled++;
+            clw_sim_persec_add(&sim->stats.throttled_per_second, now_s);
+            clw_sim_reply_error(&call->reply, 4400, "RequestLimitExceeded",
+                                "(vpc-sim) quota of %u calls per second for this SecretId, "
+                                "region and action exceeded",
+                                limit);
+            return false;
+        }
+    }
+    clw_sim_persec_add(&sim->stats.accepted, now_s);
+    return true;
+}
+
+/* Decides and runs the call once authenticated: replay window, action, its parameters, quota,
+ * faults, then the action itself. Caller holds the lock. */
+static void process(struct clw_sim *sim, struct clw_sim_call *call, int cred)
 {
     bool fault_answers;
+    bool fresh =
+        call->version == 3 ? clw_sim_v3_check_time(sim, call) : check_replay(sim, call, cred);
 
-    if (!check_replay(sim, call, cred))
+    if (!fresh)
         return;
-    if (call->action == ACTION_UNKNOWN) {
-        clw_sim_reply_error(&call->reply, 6100, "InvalidAction", "action %s not supported",
-                            call->action_name);
+    if (call->action == CLW_SIM_ACTION_UNKNOWN) {
+        if (call->version == 3)
+            clw_sim_reply_error(&call->reply, 6100, "InvalidAction",
+                                "action %s of version %s not supported", call->action_name,
+                                call->api_version);
+        else
+            clw_sim_reply_error(&call->reply, 6100, "InvalidAction", "action %s not supported",
+                                call->action_name);
         return;
     }
-    if (!parse_action_args(call, sim->settings.max_instances))
+    if (call->version == 3 ? !clw_sim_v3_parse_args(call, sim->settings.max_instances)
+                           : !parse_action_args(call, sim->settings.max_instances))
+        return;
+    if (!admit(sim, call, cred))
         return;
     clw_sim_faults_pick(&sim->faults, call->action_name, call->ids, call->nids, &call->fault);
     fault_answers =
@@ -558,31 +596,36 @@ static void process(struct clw_sim *sim, struct call *call, int cred)
         run_action(sim, call, call->fault.kind == CLW_SIM_FAULT_TASK_FAIL);
 }
 
-static const char *result_key(const struct call *call, const struct clw_sim_response *resp,
+static const char *result_key(const struct clw_sim_call *call, const struct clw_sim_response *resp,
                               char *buf, size_t bufsz)
 {
     if (resp->disposition == CLW_SIM_CLOSE)
         return call->fault.kind == CLW_SIM_FAULT_HANG ? "hang" : "drop";
     if (resp->status != 200)
         snprintf(buf, bufsz, "http:%d", resp->status);
+    else if (call->fault.kind == CLW_SIM_FAULT_CODE && call->version == 3)
+        snprintf(buf, bufsz, "%s", clw_sim_v3_fault_code(&call->fault));
     else if (call->fault.kind == CLW_SIM_FAULT_CODE)
         snprintf(buf, bufsz, "%d", call->fault.code);
+    else if (call->version == 3 && call->reply.code != 0)
+        snprintf(buf, bufsz, "%s", call->reply.code_desc);
     else
         snprintf(buf, bufsz, "%d", call->reply.code);
     return buf;
 }
 
-static void count_call(struct clw_sim *sim, const struct call *call,
+static void count_call(struct clw_sim *sim, const struct clw_sim_call *call,
                        const struct clw_sim_response *resp)
 {
     struct clw_sim_stats *stats = &sim->stats;
     char buf[96];
 
     stats->calls++;
+    stats->by_version[call->version]++;
     clw_sim_counter_add(&stats->by_action,
-                        call->action != ACTION_UNKNOWN ? call->action_name
-                        : call->action_name != NULL    ? "(other)"
-                                                       : "(none)",
+                        call->action != CLW_SIM_ACTION_UNKNOWN ? call->action_name
+                        : call->action_name != NULL            ? "(other)"
+                                                               : "(none)",
                         1);
     clw_sim_counter_add(&stats->by_result, result_key(call, resp, buf, sizeof(buf)), 1);
     if (call->fault.kind != CLW_SIM_FAULT_NONE) {
@@ -592,13 +635,44 @@ static void count_call(struct clw_sim *sim, const struct call *call,
     for (size_t i = 0; i < call->nids; i++) {
         clw_sim_counter_add(&stats->calls_per_instance, call->ids[i], 1);
         if (call->reply.applied)
-            clw_sim_counter_add(call->action == ACTION_ATTACH ? &stats->attached_per_instance
-                                                              : &stats->detached_per_instance,
+            clw_sim_counter_add(call->action == CLW_SIM_ACTION_ATTACH
+                                    ? &stats->attached_per_instance
+                                    : &stats->detached_per_instance,
                                 call->ids[i], 1);
     }
 }
 
-static void log_call(struct clw_sim *sim, const char *method, const struct call *call,
+/* The members only a v2 or only a v3 entry has. */
+static void log_version_fields(const struct clw_sim_call *call, const struct clw_sim_response *resp,
+                               cJSON *entry)
+{
+    const struct clw_sim_fault *f = &call->fault;
+    bool answered = resp->disposition == CLW_SIM_ANSWER && resp->status == 200;
+    bool by_fault = f->kind == CLW_SIM_FAULT_CODE;
+
+    if (call->version == 3) {
+        if (call->body != NULL)
+            cJSON_AddItemToObject(entry, "body", cJSON_Duplicate(call->body, true));
+        else
+            cJSON_AddNullToObject(entry, "body");
+        if (answered && (by_fault || call->reply.code != 0))
+            cJSON_AddStringToObject(entry, "errorCode",
+                                    by_fault ? clw_sim_v3_fault_code(f) : call->reply.code_desc);
+        else
+            cJSON_AddNullToObject(entry, "errorCode");
+        cJSON_AddStringToObject(entry, "requestId", call->request_id);
+        return;
+    }
+    if (answered) {
+        cJSON_AddNumberToObject(entry, "code", by_fault ? f->code : call->reply.code);
+        cJSON_AddStringToObject(entry, "codeDesc",
+                                by_fault
+                                    ? (f->code_desc[0] ? f->code_desc : default_code_desc(f->code))
+                                    : call->reply.code_desc);
+    }
+}
+
+static void log_call(struct clw_sim *sim, const char *method, const struct clw_sim_call *call,
                      const struct clw_sim_response *resp)
 {
     cJSON *entry;
@@ -615,6 +689,7 @@ static void log_call(struct clw_sim *sim, const char *method, const struct call 
     strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ".%03ldZ", ts.tv_nsec / 1000000);
     cJSON_AddStringToObject(entry, "ts", buf);
+    cJSON_AddNumberToObject(entry, "version", call->version);
     cJSON_AddStringToObject(entry, "method", method);
     if (call->action_name != NULL)
         cJSON_AddStringToObject(entry, "action", call->action_name);
@@ -637,16 +712,7 @@ static void log_call(struct clw_sim *sim, const char *method, const struct call 
         cJSON_AddNullToObject(entry, "httpStatus");
     }
     cJSON_AddStringToObject(entry, "result", result_key(call, resp, buf, sizeof(buf)));
-    if (resp->disposition == CLW_SIM_ANSWER && resp->status == 200) {
-        const struct clw_sim_fault *f = &call->fault;
-        bool by_fault = f->kind == CLW_SIM_FAULT_CODE;
-
-        cJSON_AddNumberToObject(entry, "code", by_fault ? f->code : call->reply.code);
-        cJSON_AddStringToObject(entry, "codeDesc",
-                                by_fault
-                                    ? (f->code_desc[0] ? f->code_desc : default_code_desc(f->code))
-                                    : call->reply.code_desc);
-    }
+    log_version_fields(call, resp, entry);
     if (call->fault.kind != CLW_SIM_FAULT_NONE) {
         clw_sim_fault_format(&call->fault, buf, sizeof(buf));
         cJSON_AddStringToObject(entry, "fault", buf);
@@ -654,6 +720,7 @@ static void log_call(struct clw_sim *sim, const char *method, const struct call 
         cJSON_AddNullToObject(entry, "fault");
     }
     cJSON_AddBoolToObject(entry, "applied", call->reply.applied);
+    cJSON_AddBoolToObject(entry, "throttled", call->throttled);
     if (call->reply.task_id != 0)
         cJSON_AddNumberToObject(entry, "taskId", (double)call->reply.task_id);
     cJSON_AddNumberToObject(entry, "delayMs", resp->delay_ms);
@@ -661,38 +728,67 @@ static void log_call(struct clw_sim *sim, const char *method, const struct call 
     cJSON_Delete(entry);
 }
 
-static enum action find_action(const char *name)
+static enum clw_sim_action find_action(const struct action_name *table, size_t n, const char *name)
 {
-    for (size_t i = 0; name != NULL && i < sizeof(actions) / sizeof(actions[0]); i++) {
-        if (strcmp(actions[i].name, name) == 0)
-            return actions[i].action;
+    for (size_t i = 0; name != NULL && i < n; i++) {
+        if (strcmp(table[i].name, name) == 0)
+            return table[i].action;
     }
-    return ACTION_UNKNOWN;
+    return CLW_SIM_ACTION_UNKNOWN;
 }
 
-static void handle_api(struct clw_sim *sim, const struct clw_sim_request *req, const char *query,
-                       struct clw_sim_response *resp)
+/* The checks that need no lock: v2 parameters and signature, or the v3 headers, signature and
+ * body. Returns the credential index, or -1 with call->reply set. */
+static int authenticate_call(struct clw_sim *sim, const struct clw_sim_request *req,
+                             const char *query, struct clw_sim_call *call)
 {
-    struct call call;
-    int cred = -1;
+    int cred;
+
+    if (call->version == 3) {
+        cred = clw_sim_v3_authenticate(sim, req, call);
+        /* An action is only known together with the version it belongs to. */
+        if (call->api_version != NULL && strcmp(call->api_version, CLW_SIM_V3_VERSION) == 0)
+            call->action = find_action(v3_actions, sizeof(v3_actions) / sizeof(v3_actions[0]),
+                                       call->action_name);
+        return cred;
+    }
+    if (!parse_request_params(req, query, call))
+        return -1;
+    call->action_name = clw_sim_params_get(&call->params, "Action");
+    call->action =
+        find_action(v2_actions, sizeof(v2_actions) / sizeof(v2_actions[0]), call->action_name);
+    call->region = clw_sim_params_get(&call->params, "Region");
+    return authenticate(sim, req, call);
+}
+
+static void handle_api(struct clw_sim *sim, const struct clw_sim_request *req, int version,
+                       const char *query, struct clw_sim_response *resp)
+{
+    struct clw_sim_call call;
+    int cred;
     uint32_t latency;
 
     memset(&call, 0, sizeof(call));
-    if (parse_request_params(req, query, &call)) {
-        call.action_name = clw_sim_params_get(&call.params, "Action");
-        call.action = find_action(call.action_name);
-        cred = authenticate(sim, req, &call);
-    }
+    call.version = version;
+    cred = authenticate_call(sim, req, query, &call);
 
     pthread_mutex_lock(&sim->lock);
     if (cred >= 0) {
         call.authenticated = true;
         process(sim, &call, cred);
     }
+    if (version == 3) {
+        clw_sim_v3_translate(&call);
+        clw_sim_v3_request_id(++sim->request_seq, sim->rng_seed, call.request_id);
+    }
     if (call.fault.kind != CLW_SIM_FAULT_NONE && call.fault.kind != CLW_SIM_FAULT_TASK_FAIL)
-        respond_fault(sim, &call.fault, resp);
+        respond_fault(sim, &call, resp);
+    else if (version == 3)
+        clw_sim_v3_respond(&call, resp);
     else
         respond_reply(resp, &call.reply);
+    if (call.throttled && sim->faults.retry_after_s > 0)
+        resp->retry_after_s = sim->faults.retry_after_s;
     latency = clw_sim_faults_latency(&sim->faults);
     resp->delay_ms += latency;
     count_call(sim, &call, resp);
@@ -701,6 +797,7 @@ static void handle_api(struct clw_sim *sim, const struct clw_sim_request *req, c
     log_call(sim, req->method, &call, resp);
     cJSON_Delete(call.reply.extra);
     free(call.ids);
+    clw_sim_v3_call_free(&call);
     clw_sim_params_free(&call.params);
 }
 
@@ -713,21 +810,27 @@ void clw_sim_handle(struct clw_sim *sim, const struct clw_sim_request *req,
 
     memset(resp, 0, sizeof(*resp));
     if (path_len >= sizeof(path)) {
-        respond_text(resp, 404, "text/plain", "not found\n");
+        clw_sim_respond_text(resp, 404, "text/plain", "not found\n");
         return;
     }
     memcpy(path, req->target, path_len);
     path[path_len] = '\0';
     if (strcmp(path, CLW_SIM_API_PATH) == 0) {
         if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0) {
-            respond_text(resp, 405, "text/plain", "method not allowed\n");
+            clw_sim_respond_text(resp, 405, "text/plain", "method not allowed\n");
             return;
         }
-        handle_api(sim, req, q != NULL ? q + 1 : NULL, resp);
+        handle_api(sim, req, 2, q != NULL ? q + 1 : NULL, resp);
+    } else if (strcmp(path, CLW_SIM_V3_PATH) == 0) {
+        if (strcmp(req->method, "POST") != 0) {
+            clw_sim_respond_text(resp, 405, "text/plain", "API 3.0: POST only\n");
+            return;
+        }
+        handle_api(sim, req, 3, NULL, resp);
     } else if (sim->admin && strncmp(path, CLW_SIM_ADMIN_PATH, strlen(CLW_SIM_ADMIN_PATH)) == 0) {
         clw_sim_admin_handle(sim, req, path, resp);
     } else {
-        respond_text(resp, 404, "text/plain", "not found\n");
+        clw_sim_respond_text(resp, 404, "text/plain", "not found\n");
     }
 }
 
@@ -776,6 +879,7 @@ void clw_sim_free(struct clw_sim *sim)
     clw_sim_state_free(&sim->state);
     clw_sim_faults_free(&sim->faults);
     clw_sim_stats_free(&sim->stats);
+    clw_sim_quota_free(&sim->quota);
     cJSON_Delete(sim->seed);
     cJSON_Delete(sim->initial_faults);
     pthread_mutex_destroy(&sim->lock);

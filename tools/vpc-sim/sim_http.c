@@ -117,6 +117,11 @@ static void on_timer(void *arg)
     MHD_resume_connection(ex->conn);
 }
 
+static const char *lookup_header(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
 static enum MHD_Result answer(struct exchange *ex, const char *method)
 {
     struct clw_sim_request req = {
@@ -127,6 +132,8 @@ static enum MHD_Result answer(struct exchange *ex, const char *method)
             MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
         .body = ex->body != NULL ? ex->body : "",
         .body_len = ex->body_len,
+        .header = lookup_header,
+        .header_ctx = ex->conn,
     };
 
     if (ex->body_too_large) {

@@ -27,8 +27,9 @@
 static const char usage_text[] =
     "Usage: vpc-sim --credentials FILE [options]\n"
     "\n"
-    "Simulates the Tencent Cloud VPC API v2 (/v2/index.php) for tests and local development:\n"
-    "signature checks, a small VPC world changed by calls, fault injection, admin endpoints.\n"
+    "Simulates the Tencent Cloud VPC API for tests and local development, v2 (/v2/index.php,\n"
+    "HmacSHA1/HmacSHA256) and API 3.0 (POST /, TC3-HMAC-SHA256): signature checks, a small\n"
+    "VPC world changed by calls, a quota, fault injection, admin endpoints.\n"
     "\n"
     "Serving:\n"
     "  --listen HOST:PORT        address to listen on (default 127.0.0.1:8480); port 0 picks\n"
@@ -46,6 +47,9 @@ static const char usage_text[] =
     "                            is remembered (default 300)\n"
     "  --clock-skew-s S          add S seconds (may be negative) to the simulator's clock\n"
     "  --sign-host NAME          verify signatures against NAME instead of the Host header\n"
+    "  --quota N                 calls per second allowed per (SecretId, region, action), over\n"
+    "                            a sliding second; more get 4400 / RequestLimitExceeded\n"
+    "                            (default 0: no quota)\n"
     "\n"
     "State:\n"
     "  --seed FILE               JSON seed: regions, VPCs, instances, links (see README)\n"
@@ -72,7 +76,8 @@ static const char usage_text[] =
     "                            'hang' may be added\n"
     "  --apply-rate P            probability that a random fault is 'apply then fail'\n"
     "  --hang-ms MS              how long a 'hang' holds the connection (default 60000)\n"
-    "  --retry-after S           Retry-After seconds on 4400 / HTTP 429 / 503 faults\n"
+    "  --retry-after S           Retry-After seconds on 4400 / HTTP 429 / 503 faults and on\n"
+    "                            calls over the quota\n"
     "  --faults FILE             JSON fault document (same format as POST /_sim/faults)\n"
     "  --rng-seed N              seed of the fault/latency generator (default: time-based)\n"
     "\n"
@@ -97,6 +102,7 @@ enum {
     OPT_WINDOW,
     OPT_SKEW,
     OPT_SIGN_HOST,
+    OPT_QUOTA,
     OPT_SEED,
     OPT_GEN_VPCS,
     OPT_GEN_INSTANCES,
@@ -135,6 +141,7 @@ static const struct option long_options[] = {
     {"window-s", required_argument, NULL, OPT_WINDOW},
     {"clock-skew-s", required_argument, NULL, OPT_SKEW},
     {"sign-host", required_argument, NULL, OPT_SIGN_HOST},
+    {"quota", required_argument, NULL, OPT_QUOTA},
     {"seed", required_argument, NULL, OPT_SEED},
     {"gen-vpcs", required_argument, NULL, OPT_GEN_VPCS},
     {"gen-instances", required_argument, NULL, OPT_GEN_INSTANCES},
@@ -346,6 +353,11 @@ static int parse_option(struct cli *cli, int opt, const char *flag, const char *
         return 0;
     case OPT_SIGN_HOST:
         cli->opts.sign_host = arg;
+        return 0;
+    case OPT_QUOTA:
+        if (parse_int(arg, flag, 0, CLW_SIM_QUOTA_MAX, &v) != 0)
+            return -1;
+        set->quota = (uint32_t)v;
         return 0;
     case OPT_SEED:
         cli->seed_path = arg;

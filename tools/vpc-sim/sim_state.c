@@ -635,6 +635,22 @@ static bool link_matches(const struct clw_sim_state *state, const struct clw_sim
         if (strcmp(link_id, query->classic_link_id) != 0)
             return false;
     }
+    for (size_t f = 0; f < query->nfilters; f++) {
+        const struct clw_sim_link_filter *filter = &query->filters[f];
+        const struct clw_sim_vpc *vpc = &state->vpcs[ins->vpc];
+        bool any = false;
+
+        for (size_t v = 0; !any && v < filter->nvalues; v++) {
+            const char *value = filter->values[v];
+
+            any = filter->instance
+                      ? strcmp(ins->id, value) == 0
+                      : strcmp(vpc->id, value) == 0 ||
+                            (vpc->legacy_id != NULL && strcmp(vpc->legacy_id, value) == 0);
+        }
+        if (!any)
+            return false;
+    }
     return true;
 }
 
@@ -666,8 +682,21 @@ static cJSON *link_row(const struct clw_sim_state *state, const struct clw_sim_i
     return row;
 }
 
-/* Adds {"totalCount": total, "data": rows} to a success reply; takes rows. */
-static void reply_listing(struct clw_sim_reply *reply, size_t total, cJSON *rows)
+/* The API 3.0 row: {"VpcId", "InstanceId"}. */
+static cJSON *link_row_v3(const struct clw_sim_state *state, const struct clw_sim_instance *ins)
+{
+    cJSON *row = cJSON_CreateObject();
+
+    if (row == NULL)
+        return NULL;
+    cJSON_AddStringToObject(row, "VpcId", state->vpcs[ins->vpc].id);
+    cJSON_AddStringToObject(row, "InstanceId", ins->id);
+    return row;
+}
+
+/* Adds {total_name: total, rows_name: rows} to a success reply; takes rows. */
+static void reply_rows(struct clw_sim_reply *reply, const char *total_name, size_t total,
+                       const char *rows_name, cJSON *rows)
 {
     reply_success(reply);
     reply->extra = cJSON_CreateObject();
@@ -678,8 +707,14 @@ static void reply_listing(struct clw_sim_reply *reply, size_t total, cJSON *rows
         clw_sim_reply_error(reply, 6000, "InternalError", "out of memory");
         return;
     }
-    cJSON_AddNumberToObject(reply->extra, "totalCount", (double)total);
-    cJSON_AddItemToObject(reply->extra, "data", rows);
+    cJSON_AddNumberToObject(reply->extra, total_name, (double)total);
+    cJSON_AddItemToObject(reply->extra, rows_name, rows);
+}
+
+/* Adds {"totalCount": total, "data": rows} to a success reply; takes rows. */
+static void reply_listing(struct clw_sim_reply *reply, size_t total, cJSON *rows)
+{
+    reply_rows(reply, "totalCount", total, "data", rows);
 }
 
 void clw_sim_state_describe_links(const struct clw_sim_state *state, const char *region,
@@ -706,12 +741,15 @@ void clw_sim_state_describe_links(const struct clw_sim_state *state, const char 
          i++) {
         const struct clw_sim_instance *ins = found[query->descending ? total - 1 - i : i];
 
-        cJSON_AddItemToArray(rows, link_row(state, ins));
+        cJSON_AddItemToArray(rows, query->v3 ? link_row_v3(state, ins) : link_row(state, ins));
     }
 
 done:
     free(found);
-    reply_listing(reply, total, rows);
+    if (query->v3)
+        reply_rows(reply, "TotalCount", total, "ClassicLinkInstanceSet", rows);
+    else
+        reply_listing(reply, total, rows);
 }
 
 static cJSON *vpc_row(const struct clw_sim_state *state, const struct clw_sim_vpc *vpc)

@@ -107,14 +107,27 @@ void clw_sim_state_detach(struct clw_sim_state *state, const struct clw_sim_rule
                           const char *region, const char *vpc_id, const char *const *ids,
                           size_t nids, bool task_fail, int64_t now_ms, struct clw_sim_reply *reply);
 
+/* An API 3.0 listing filter: the link's VPC id (either spelling) or instance id is one of
+ * values. */
+struct clw_sim_link_filter {
+    bool instance; /* instance-id; else vpc-id */
+    const char *const *values;
+    size_t nvalues;
+};
+
 struct clw_sim_link_query {
-    const char *vpc_id;          /* NULL: any */
-    const char *classic_link_id; /* NULL: any */
-    const char *lan_ip;          /* NULL: any */
+    const char *vpc_id;                        /* NULL: any */
+    const char *classic_link_id;               /* NULL: any */
+    const char *lan_ip;                        /* NULL: any */
+    const struct clw_sim_link_filter *filters; /* every one must match */
+    size_t nfilters;
     bool descending;
+    bool v3; /* answer {TotalCount, ClassicLinkInstanceSet: [{VpcId, InstanceId}]} */
     size_t offset;
     size_t limit;
 };
+/* Links of the region ordered by creation (reversed when descending), the page at
+ * offset/limit: v2 {totalCount, data: [rows]} or, with v3, {TotalCount, ClassicLinkInstanceSet}. */
 void clw_sim_state_describe_links(const struct clw_sim_state *state, const char *region,
                                   const struct clw_sim_link_query *query,
                                   struct clw_sim_reply *reply);

@@ -70,7 +70,31 @@ void clw_sim_stats_free(struct clw_sim_stats *stats)
     clw_sim_counter_free(&stats->calls_per_instance);
     clw_sim_counter_free(&stats->attached_per_instance);
     clw_sim_counter_free(&stats->detached_per_instance);
-    stats->calls = 0;
+    memset(stats, 0, sizeof(*stats));
+}
+
+void clw_sim_persec_add(struct clw_sim_persec *persec, int64_t sec)
+{
+    size_t slot = (size_t)(sec % CLW_SIM_PERSEC_SLOTS);
+
+    if (persec->sec[slot] != sec) {
+        persec->sec[slot] = sec;
+        persec->count[slot] = 0;
+    }
+    persec->count[slot]++;
+}
+
+cJSON *clw_sim_persec_to_json(const struct clw_sim_persec *persec, int64_t now_sec)
+{
+    cJSON *arr = cJSON_CreateArray();
+
+    for (int64_t sec = now_sec - CLW_SIM_PERSEC_SLOTS + 1; arr != NULL && sec <= now_sec; sec++) {
+        size_t slot = (size_t)(sec % CLW_SIM_PERSEC_SLOTS);
+
+        cJSON_AddItemToArray(
+            arr, cJSON_CreateNumber(persec->sec[slot] == sec ? (double)persec->count[slot] : 0));
+    }
+    return arr;
 }
 
 static cJSON *counter_json(const struct clw_sim_counter *counter)
@@ -82,17 +106,22 @@ static cJSON *counter_json(const struct clw_sim_counter *counter)
     return obj;
 }
 
-cJSON *clw_sim_stats_to_json(const struct clw_sim_stats *stats)
+cJSON *clw_sim_stats_to_json(const struct clw_sim_stats *stats, int64_t now_sec)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *instances = cJSON_CreateObject();
+    cJSON *versions = cJSON_CreateObject();
 
-    if (root == NULL || instances == NULL) {
+    if (root == NULL || instances == NULL || versions == NULL) {
         cJSON_Delete(root);
         cJSON_Delete(instances);
+        cJSON_Delete(versions);
         return NULL;
     }
     cJSON_AddNumberToObject(root, "calls", (double)stats->calls);
+    cJSON_AddNumberToObject(versions, "2", (double)stats->by_version[2]);
+    cJSON_AddNumberToObject(versions, "3", (double)stats->by_version[3]);
+    cJSON_AddItemToObject(root, "byVersion", versions);
     cJSON_AddItemToObject(root, "byAction", counter_json(&stats->by_action));
     cJSON_AddItemToObject(root, "byResult", counter_json(&stats->by_result));
     cJSON_AddItemToObject(root, "byFault", counter_json(&stats->by_fault));
@@ -100,5 +129,11 @@ cJSON *clw_sim_stats_to_json(const struct clw_sim_stats *stats)
     cJSON_AddItemToObject(instances, "attached", counter_json(&stats->attached_per_instance));
     cJSON_AddItemToObject(instances, "detached", counter_json(&stats->detached_per_instance));
     cJSON_AddItemToObject(root, "instances", instances);
+    cJSON_AddNumberToObject(root, "throttled", (double)stats->throttled);
+    cJSON_AddItemToObject(root, "acceptedPerSecond",
+                          clw_sim_persec_to_json(&stats->accepted, now_sec));
+    cJSON_AddItemToObject(root, "throttledPerSecond",
+                          clw_sim_persec_to_json(&stats->throttled_per_second, now_sec));
+    cJSON_AddNumberToObject(root, "perSecondEnd", (double)now_sec);
     return root;
 }
