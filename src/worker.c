@@ -10,6 +10,7 @@
 
 #include "clw/backoff.h"
 #include "clw/clock.h"
+#include "clw/ratelimit.h"
 #include "worker_internal.h"
 
 /* Largest response body accepted from the API; a v2 answer is a few hundred bytes. */
@@ -42,8 +43,10 @@ static int wait_timeout(const struct worker *w, int64_t now, int max_wait_ms)
     if ((w->fault_active || w->circuit_open) && !w->probe_in_flight &&
         w->next_probe_mono - now < wait)
         wait = w->next_probe_mono - now;
-    if (w->ready.len > 0 && w->calling < (size_t)w->cfg->worker_max_in_flight &&
-        !w->fault_active && !w->circuit_open)
+    if (w->rate_hold_until > now && w->rate_hold_until - now < wait)
+        wait = w->rate_hold_until - now;
+    else if (w->ready.len > 0 && w->calling < (size_t)w->cfg->worker_max_in_flight &&
+             !w->fault_active && !w->circuit_open && w->rate_hold_until <= now)
         wait = 0;
     return wait < 0 ? 0 : (int)wait;
 }
@@ -149,6 +152,22 @@ static int setup(struct worker *w, char *err, size_t errlen)
     if (getrandom(&w->rng, sizeof(w->rng), 0) != (ssize_t)sizeof(w->rng))
         w->rng = (uint64_t)clw_clock_wall_ms() ^ ((uint64_t)getpid() << 32);
     w->paused_since = -1;
+    if (cfg->api_rate_limit > 0) {
+        double rate = (double)cfg->api_rate_limit;
+        struct clw_ratelimit_opts ro = {
+            .rate = rate,
+            .burst = rate / 5 > 1 ? rate / 5 : 1,
+            .min_rate = rate / 100 > 0.2 ? rate / 100 : 0.2,
+            .decrease = 0.5,
+            .increase = rate / 50 > 1 ? rate / 50 : 1,
+            .cooldown_ms = 1000,
+        };
+        w->ratelimit = clw_ratelimit_new(&ro);
+        if (w->ratelimit == NULL) {
+            snprintf(err, errlen, "cannot create the rate limiter");
+            return -1;
+        }
+    }
     w->metrics = clw_metrics_new();
     w->gate = clw_gate_new();
     if (w->metrics == NULL || w->gate == NULL) {
@@ -223,6 +242,7 @@ static void teardown(struct worker *w)
     clw_gate_free(w->gate);
     clw_timers_free(&w->timers);
     clw_metrics_free(w->metrics);
+    clw_ratelimit_free(w->ratelimit);
     free(w->parts);
 }
 

@@ -8,6 +8,7 @@
 #include "clw/backoff.h"
 #include "clw/classify.h"
 #include "clw/clock.h"
+#include "clw/ratelimit.h"
 #include "clw/sign.h"
 #include "worker_internal.h"
 
@@ -226,12 +227,21 @@ static void schedule_retry(struct worker *w, struct job *job, int64_t now)
         clw_worker_enqueue_ready(w, job, 0); /* no memory for a timer: retry at once */
 }
 
+/* The rate limiter's key of the job's next call: SecretId, region and action. */
+static void rate_key(const struct worker *w, const struct job *job, char *key, size_t len)
+{
+    snprintf(key, len, "%s|%s|%s", w->cfg->api_secret_id, job->req.region,
+             clw_worker_phase_action(job));
+}
+
 /* Starts jobs from the ready queue while slots are free. Under a worker fault or an open circuit
  * only one probe call runs per retry.max_backoff_ms. While draining, the queue holds only jobs
  * that must finish (see clw_worker_drain_parts). */
 void clw_worker_dispatch(struct worker *w, int64_t now)
 {
     size_t max = (size_t)w->cfg->worker_max_in_flight;
+    if (now < w->rate_hold_until)
+        return;
     while (w->calling < max) {
         struct job *job = NULL;
         int probe = 0;
@@ -249,6 +259,17 @@ void clw_worker_dispatch(struct worker *w, int64_t now)
             if (job == NULL)
                 break;
             clw_worker_list_remove(&w->ready, job);
+        }
+        if (w->ratelimit != NULL) {
+            char key[512];
+            rate_key(w, job, key, sizeof(key));
+            int64_t wait = clw_ratelimit_acquire(w->ratelimit, key, now);
+            if (wait > 0) {
+                /* Over the API quota: the job keeps its place; nothing starts until then. */
+                list_push(probe && w->fault_active ? &w->held : &w->ready, job, 1);
+                w->rate_hold_until = now + wait;
+                break;
+            }
         }
         if (start_call(w, job, now) != 0) {
             struct clw_log_ctx ctx;
@@ -386,6 +407,11 @@ void clw_worker_on_http_done(void *opaque, struct clw_answer *ans, int sent, voi
             clw_worker_phase_action(job), clw_class_name(cls), why);
     if (cls != CLW_CLASS_WORKER_FAULT && was_probe && w->fault_active)
         set_fault(w, 0, NULL, now);
+    if (w->ratelimit != NULL && clw_classify_throttled(slot)) {
+        char key[512];
+        rate_key(w, job, key, sizeof(key));
+        clw_ratelimit_throttled(w->ratelimit, key, now, slot->retry_after_ms);
+    }
     if (job->phase == PHASE_ACTION)
         action_answer(w, job, cls, why, sent, now);
     else

@@ -131,6 +131,8 @@ struct worker {
     struct clw_gate *gate;
     struct clw_metrics *metrics;
     struct clw_httpd *httpd;
+    struct clw_ratelimit *ratelimit; /* NULL when api.rate_limit is 0 */
+    int64_t rate_hold_until;         /* no call starts before this (monotonic ms) */
     struct clw_timers timers;
     struct part **parts; /* indexed by partition id */
     size_t n_parts;
