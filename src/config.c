@@ -65,6 +65,7 @@ enum {
     K_API_VERSION,
     K_API_RATE_LIMIT,
     K_TASK_FOLLOW,
+    K_DELIVERY_MODE,
     K_TASK_MAX_WAIT_MS,
     K_WORKER_MAX_IN_FLIGHT,
     K_WORKER_MAX_PENDING_PER_PARTITION,
@@ -83,6 +84,7 @@ _Static_assert(sizeof(enum clw_sign_method) == sizeof(int), "enum keys are store
 _Static_assert(sizeof(enum clw_http_method) == sizeof(int), "enum keys are stored as int");
 _Static_assert(sizeof(enum clw_fault_policy) == sizeof(int), "enum keys are stored as int");
 _Static_assert(sizeof(enum clw_api_version) == sizeof(int), "enum keys are stored as int");
+_Static_assert(sizeof(enum clw_delivery_mode) == sizeof(int), "enum keys are stored as int");
 
 static const char *const sign_methods[] = {"HmacSHA256", "HmacSHA1", NULL};
 static const char *const http_methods[] = {"GET", "POST", NULL};
@@ -91,6 +93,7 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const log_formats[] = {"json", "text", NULL};
 static const char *const api_versions[] = {"2", "3", NULL};
 static const char *const booleans[] = {"false", "true", NULL};
+static const char *const delivery_modes[] = {"at_least_once", "exactly_once", NULL};
 
 static int check_group_id(const char *v, char *err, size_t errlen);
 static int check_topic(const char *v, char *err, size_t errlen);
@@ -177,6 +180,12 @@ static const struct key_def keys[K_COUNT] = {
                        NULL, NULL,
                        "`true`: poll `DescribeVpcTaskResult` for the returned `taskId` until the "
                        "task ends, and publish the outcome with `taskStatus` then"},
+    [K_DELIVERY_MODE] = {"delivery.mode", KEY_ENUM, OFF(delivery_mode), "at_least_once", 0, 0,
+                         delivery_modes, NULL, NULL, NULL,
+                         "`exactly_once`: outcomes and their input offsets commit together in "
+                         "Kafka transactions (needs `kafka.producer.transactional.id`, stable "
+                         "per instance and never shared by two live processes); the API call "
+                         "itself stays at-least-once"},
     [K_TASK_MAX_WAIT_MS] = {"task.max_wait_ms", KEY_INT, OFF(task_max_wait_ms), "300000", 1,
                             INT64_C(86400000), NULL, NULL, NULL, NULL,
                             "how long a task is followed before the outcome says `taskStatus` "
@@ -1570,6 +1579,19 @@ int clw_config_finalize(struct clw_config *cfg, char *err, size_t errlen)
         set_err(err, errlen, "api.ca_file (%s): %s: %s", cfg->sources[K_API_CA_FILE],
                 cfg->api_ca_file, strerror(errno));
         return -1;
+    }
+    if (cfg->delivery_mode == CLW_DELIVERY_EXACTLY_ONCE) {
+        int has_tid = 0;
+        for (size_t k = 0; k < cfg->kafka_props_len; k++)
+            has_tid |= cfg->kafka_props[k].scope != CLW_KAFKA_CONSUMER &&
+                       strcmp(cfg->kafka_props[k].name, "transactional.id") == 0 &&
+                       cfg->kafka_props[k].value[0] != '\0';
+        if (!has_tid) {
+            set_err(err, errlen, "delivery.mode (%s): exactly_once needs "
+                                 "kafka.producer.transactional.id",
+                    cfg->sources[K_DELIVERY_MODE]);
+            return -1;
+        }
     }
     if (load_secret_files(cfg, err, errlen) != 0)
         return -1;

@@ -41,7 +41,7 @@ struct clw_http_call {
     char *base; /* the URL last given to curl (scheme://authority/path), NULL none */
     size_t base_len;
     int has_target; /* CURLOPT_REQUEST_TARGET is set */
-    char *body; /* POST form, wiped after the call; capacity body_cap */
+    char *body;     /* POST form, wiped after the call; capacity body_cap */
     size_t body_len;
     size_t body_cap;
     char *resp;
@@ -76,8 +76,8 @@ struct clw_http {
     struct clw_http_call *calls; /* in flight */
     size_t n_calls;
     struct clw_http_call *idle; /* slots kept for reuse (connections live in the multi cache) */
-    int split_target; /* send path?query as CURLOPT_REQUEST_TARGET (see setup_url) */
-    struct fd_state *fds; /* indexed by descriptor */
+    int split_target;           /* send path?query as CURLOPT_REQUEST_TARGET (see setup_url) */
+    struct fd_state *fds;       /* indexed by descriptor */
     size_t n_fds;
 };
 
@@ -130,7 +130,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
         while (*start == ' ' || *start == '\t')
             start++;
         size_t len = strlen(start);
-        while (len > 0 && (start[len - 1] == '\r' || start[len - 1] == '\n' || start[len - 1] == ' '))
+        while (len > 0 &&
+               (start[len - 1] == '\r' || start[len - 1] == '\n' || start[len - 1] == ' '))
             start[--len] = '\0';
         call->retry_after_ms = clw_answer_parse_retry_after(start, clw_clock_wall_ms());
     }
@@ -191,18 +192,12 @@ static int on_socket(CURL *easy, curl_socket_t sock, int what, void *userp, void
             return 0;
         }
         fd_watch(h, sock, st, 0);
-        if (st == NULL)
-            epoll_ctl(h->epfd, EPOLL_CTL_DEL, sock, NULL);
         return 0;
     }
     uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
     if (st != NULL)
         st->watched = 1;
-    if (st == NULL) { /* no table entry (out of memory): register without remembering */
-        fd_watch(h, sock, NULL, events);
-        return 0;
-    }
-    fd_watch(h, sock, st, events);
+    fd_watch(h, sock, st, events); /* st NULL (out of memory): registered, not remembered */
     return 0;
 }
 
@@ -459,7 +454,8 @@ static int setup_url(struct clw_http *h, struct clw_http_call *call, const char 
         return rc == 0 ? 0 : -1;
     }
     size_t base_len = (size_t)(query - url);
-    if (call->base == NULL || call->base_len != base_len || memcmp(call->base, url, base_len) != 0) {
+    if (call->base == NULL || call->base_len != base_len ||
+        memcmp(call->base, url, base_len) != 0) {
         char *base = malloc(base_len + 1);
         if (base == NULL)
             return -1;
@@ -514,7 +510,8 @@ int clw_http_submit(struct clw_http *h, const char *url, const char *body, void 
     if (call == NULL)
         return -1;
     call->opaque = opaque;
-    if (setup_call(h, call, url, body) != 0 || curl_multi_add_handle(h->multi, call->easy) != CURLM_OK)
+    if (setup_call(h, call, url, body) != 0 ||
+        curl_multi_add_handle(h->multi, call->easy) != CURLM_OK)
         goto fail;
     call->prev = NULL;
     call->next = h->calls;

@@ -492,6 +492,81 @@ void clw_kafka_pause(struct clw_kafka *k, int32_t partition, int pause)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* Fills err from a transactional API error and returns its class; destroys the error. */
+static enum clw_txn_result txn_error(rd_kafka_error_t *error, const char *what, char *err,
+                                     size_t errlen)
+{
+    /* Anything not fatal is answered by aborting: the records are produced again. */
+    enum clw_txn_result r = rd_kafka_error_is_fatal(error) ? CLW_TXN_FATAL : CLW_TXN_ABORTED;
+    snprintf(err, errlen, "%s: %s", what, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return r;
+}
+
+int clw_kafka_txn_init(struct clw_kafka *k, int timeout_ms, char *err, size_t errlen)
+{
+    rd_kafka_error_t *error = rd_kafka_init_transactions(k->producer, timeout_ms);
+    if (error == NULL)
+        return 0;
+    txn_error(error, "init_transactions", err, errlen);
+    return -1;
+}
+
+int clw_kafka_txn_begin(struct clw_kafka *k, char *err, size_t errlen)
+{
+    rd_kafka_error_t *error = rd_kafka_begin_transaction(k->producer);
+    if (error == NULL)
+        return 0;
+    txn_error(error, "begin_transaction", err, errlen);
+    return -1;
+}
+
+void clw_kafka_flush(struct clw_kafka *k, int timeout_ms)
+{
+    rd_kafka_flush(k->producer, timeout_ms);
+}
+
+int clw_kafka_txn_abort(struct clw_kafka *k, int timeout_ms, char *err, size_t errlen)
+{
+    rd_kafka_error_t *error = rd_kafka_abort_transaction(k->producer, timeout_ms);
+    if (error == NULL)
+        return 0;
+    return txn_error(error, "abort_transaction", err, errlen) == CLW_TXN_FATAL ? -1 : 0;
+}
+
+enum clw_txn_result clw_kafka_txn_commit(struct clw_kafka *k, const int32_t *partitions,
+                                         const int64_t *offsets, size_t n, int timeout_ms,
+                                         char *err, size_t errlen)
+{
+    rd_kafka_error_t *error = NULL;
+    const char *what = "send_offsets_to_transaction";
+    if (n > 0) {
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_topic_partition_list_add(list, k->topic_requests, partitions[i])->offset =
+                offsets[i];
+        rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(k->consumer);
+        error = rd_kafka_send_offsets_to_transaction(k->producer, list, cgmd, timeout_ms);
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+    if (error == NULL) {
+        what = "commit_transaction";
+        error = rd_kafka_commit_transaction(k->producer, timeout_ms);
+    }
+    if (error == NULL)
+        return CLW_TXN_COMMITTED;
+    enum clw_txn_result r = txn_error(error, what, err, errlen);
+    if (r == CLW_TXN_FATAL)
+        return r;
+    char abort_err[256];
+    if (clw_kafka_txn_abort(k, timeout_ms, abort_err, sizeof(abort_err)) != 0) {
+        snprintf(err, errlen, "%s", abort_err);
+        return CLW_TXN_FATAL;
+    }
+    return CLW_TXN_ABORTED;
+}
+
 int64_t clw_kafka_high_watermark(struct clw_kafka *k, int32_t partition)
 {
     int64_t low = -1;

@@ -43,6 +43,8 @@ static int wait_timeout(const struct worker *w, int64_t now, int max_wait_ms)
     if ((w->fault_active || w->circuit_open) && !w->probe_in_flight &&
         w->next_probe_mono - now < wait)
         wait = w->next_probe_mono - now;
+    if (w->in_txn && w->txn_started + 100 - now < wait)
+        wait = w->txn_started + 100 - now;
     if (w->rate_hold_until > now && w->rate_hold_until - now < wait)
         wait = w->rate_hold_until - now;
     else if (w->ready.len > 0 && w->calling < (size_t)w->cfg->worker_max_in_flight &&
@@ -96,6 +98,8 @@ void clw_worker_turn(struct worker *w, int consume, int max_wait_ms)
         clw_worker_on_timer(w, job_of_timer(tm), now);
     }
     clw_worker_dispatch(w, now);
+    if (w->eos)
+        clw_worker_txn_tick(w, now);
     clw_metrics_loop_alive(w->metrics, now);
     housekeeping(w, now);
 }
@@ -141,6 +145,26 @@ static int await_output_topics(struct worker *w)
     }
 }
 
+/* Registers the transactional producer (fencing an earlier instance with the same
+ * transactional.id). Returns 0, or -1 when fatal or a stop was requested. */
+static int start_transactions(struct worker *w)
+{
+    for (;;) {
+        if (*w->io->stop)
+            return -1;
+        clw_metrics_loop_alive(w->metrics, clw_clock_mono_ms());
+        char err[512];
+        if (clw_kafka_txn_init(w->kafka, 10000, err, sizeof(err)) == 0)
+            return 0;
+        if (strstr(err, "timed out") == NULL && strstr(err, "Timed out") == NULL) {
+            CLW_ERROR("cannot start Kafka transactions: %s", err);
+            w->exit_code = CLW_EXIT_FATAL;
+            return -1;
+        }
+        CLW_WARN("waiting for the transaction coordinator: %s", err);
+    }
+}
+
 static int setup(struct worker *w, char *err, size_t errlen)
 {
     const struct clw_config *cfg = w->cfg;
@@ -152,6 +176,7 @@ static int setup(struct worker *w, char *err, size_t errlen)
     if (getrandom(&w->rng, sizeof(w->rng), 0) != (ssize_t)sizeof(w->rng))
         w->rng = (uint64_t)clw_clock_wall_ms() ^ ((uint64_t)getpid() << 32);
     w->paused_since = -1;
+    w->eos = cfg->delivery_mode == CLW_DELIVERY_EXACTLY_ONCE;
     if (cfg->api_rate_limit > 0) {
         double rate = (double)cfg->api_rate_limit;
         struct clw_ratelimit_opts ro = {
@@ -211,6 +236,8 @@ static int setup(struct worker *w, char *err, size_t errlen)
 static void drain(struct worker *w)
 {
     w->stopping = 1;
+    if (w->exit_code == CLW_EXIT_FATAL)
+        return; /* the clients are unusable: nothing more can be published or committed */
     clw_worker_sync_all_pauses(w);
     CLW_INFO("stopping: %zu call(s) in flight", w->calling);
     struct part **list = calloc(w->n_parts ? w->n_parts : 1, sizeof(*list));
@@ -227,6 +254,8 @@ static void drain(struct worker *w)
 static void teardown(struct worker *w)
 {
     if (w->kafka != NULL) {
+        if (w->exit_code != CLW_EXIT_FATAL)
+            clw_worker_txn_commit(w); /* what the drain finished (exactly-once) */
         /* Leaving the group runs the revoke handler, which forgets every partition. */
         clw_kafka_close(w->kafka, 5000);
         /* Whatever the close could not forget (no assignment callbacks ran). */
@@ -259,6 +288,10 @@ int clw_worker_run(struct clw_config *cfg, const struct clw_worker_io *io)
         return CLW_EXIT_FATAL;
     }
     if (await_output_topics(&w) != 0) {
+        teardown(&w);
+        return w.exit_code;
+    }
+    if (w.eos && start_transactions(&w) != 0) {
         teardown(&w);
         return w.exit_code;
     }

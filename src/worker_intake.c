@@ -33,6 +33,7 @@ static struct part *part_get(struct worker *w, int32_t id, int create)
         p->id = id;
         p->stored = -1;
         p->max_final = -1;
+        p->released = -1;
         p->offs = clw_offsets_new();
         if (p->offs == NULL) {
             free(p);
@@ -327,6 +328,10 @@ void clw_worker_abandon(struct worker *w, struct job *job)
     case JOB_REPUBLISH:
         clw_timers_disarm(&w->timers, &job->timer);
         break;
+    case JOB_IN_TXN:
+        clw_worker_list_remove(&w->txn, job);
+        break;
+    case JOB_ORDERED:
     case JOB_GATED:
         break;
     }
@@ -374,11 +379,17 @@ void clw_worker_drain_parts(struct worker *w, struct part **parts, size_t n, int
         part_wind_down(w, parts[i]);
     for (;;) {
         int busy = 0;
-        for (size_t i = 0; i < n && !busy; i++)
-            busy = parts[i]->n_jobs > 0;
+        int waiting_commit = 0;
+        for (size_t i = 0; i < n; i++)
+            for (const struct job *job = parts[i]->jobs; job != NULL; job = job->pnext) {
+                busy = 1;
+                waiting_commit |= job->state == JOB_IN_TXN;
+            }
         int64_t left = deadline - clw_clock_mono_ms();
         if (!busy || left <= 0)
             break;
+        if (waiting_commit)
+            clw_worker_txn_commit(w); /* exactly-once: commit what finished */
         clw_worker_turn(w, 0, left < 100 ? (int)left : 100);
     }
 }
@@ -395,6 +406,9 @@ void clw_worker_on_revoked(void *arg, const int32_t *partitions, size_t n, int l
             list[k++] = p;
         }
     }
+    /* Exactly-once: a lost assignment's outcomes must not commit without their offsets. */
+    if (lost && w->eos)
+        clw_worker_txn_abort(w);
     /* A lost assignment stores nothing; a stopping worker has drained already. Otherwise the
      * revoked partitions' work finishes within the limit, every acknowledgement storing its
      * partition's new commit point. */

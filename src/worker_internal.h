@@ -27,6 +27,8 @@ enum job_state {
     JOB_HELD,       /* parked by a worker fault (in the held list) */
     JOB_PUBLISHING, /* outcome (and dead letter) produced, waiting for delivery reports */
     JOB_REPUBLISH,  /* a record must be produced again (timer armed) */
+    JOB_ORDERED,    /* exactly-once: final, waiting for every earlier offset to be final */
+    JOB_IN_TXN,     /* exactly-once: delivered in the open transaction, not yet committed */
 };
 
 struct part;
@@ -112,8 +114,9 @@ struct part {
     int window_paused; /* too many records pending */
     int fetch_paused;  /* what the consumer was last told */
     int revoking; /* being revoked: its pause state is left alone */
-    int64_t stored;    /* last stored next-offset, -1 none */
+    int64_t stored;    /* last stored (or, exactly-once, committed) next-offset, -1 none */
     int64_t max_final; /* highest offset whose outcome became final, -1 none */
+    int64_t released;  /* exactly-once: outcomes below this offset were released to publish */
 };
 
 struct jobq {
@@ -138,6 +141,10 @@ struct worker {
     size_t n_parts;
     struct jobq ready;
     struct jobq held;
+    struct jobq txn;    /* exactly-once: jobs delivered in the open transaction */
+    int eos;            /* delivery.mode = exactly_once */
+    int in_txn;         /* a transaction is open */
+    int64_t txn_started;
     size_t calling;
     size_t orphans; /* jobs of forgotten partitions still waiting for a delivery report */
     uint64_t rng;
@@ -192,6 +199,14 @@ void clw_worker_finalize(struct worker *w, struct job *job, int succeeded, const
 void clw_worker_publish(struct worker *w, struct job *job);
 void clw_worker_on_delivered(void *arg, void *opaque, enum clw_publish_err err, const char *errstr);
 void clw_worker_log_ctx(const struct job *job, struct clw_log_ctx *ctx);
+
+/* worker_txn.c */
+int clw_worker_txn_ensure(struct worker *w);
+void clw_worker_txn_delivered(struct worker *w, struct job *job);
+void clw_worker_txn_hold(struct worker *w, struct job *job);
+void clw_worker_txn_commit(struct worker *w);
+void clw_worker_txn_abort(struct worker *w);
+void clw_worker_txn_tick(struct worker *w, int64_t now);
 
 /* worker.c */
 void clw_worker_turn(struct worker *w, int consume, int max_wait_ms);

@@ -102,7 +102,10 @@ void clw_worker_finalize(struct worker *w, struct job *job, int succeeded, const
         job->ticket = NULL;
         clw_gate_leave(w->gate, t, clw_worker_gate_ready, w);
     }
-    clw_worker_publish(w, job);
+    if (w->eos && job->part != NULL)
+        clw_worker_txn_hold(w, job);
+    else
+        clw_worker_publish(w, job);
 }
 
 static int produce_outcome(struct worker *w, struct job *job, char *err, size_t errlen)
@@ -169,6 +172,8 @@ void clw_worker_publish(struct worker *w, struct job *job)
         clw_timers_arm(&w->timers, &job->timer, clw_clock_mono_ms() + REPUBLISH_MS);
         return;
     }
+    if (clw_worker_txn_ensure(w) != 0)
+        return; /* fatal: the worker is stopping */
     static const enum job_record order[] = {REC_OUTCOME, REC_DEAD_LETTER};
     for (size_t i = 0; i < 2; i++) {
         enum job_record rec = order[i];
@@ -256,6 +261,10 @@ void clw_worker_on_delivered(void *arg, void *opaque, enum clw_publish_err err, 
         set_publish_stuck(w, 0, NULL);
     if (job->unacked != 0 || job->to_send != 0)
         return; /* the other record is still on its way */
+    if (w->eos) {
+        clw_worker_txn_delivered(w, job); /* done when the transaction commits */
+        return;
+    }
     clw_metrics_request_done(w->metrics, job->req.has_action, job->req.action, job->succeeded,
                              job->error_class, (double)(now - job->received_mono) / 1000.0);
     struct part *p = job->part;

@@ -11,6 +11,7 @@ enum clw_sign_method { CLW_SIGN_HMAC_SHA256 = 0, CLW_SIGN_HMAC_SHA1 };
 enum clw_http_method { CLW_HTTP_GET = 0, CLW_HTTP_POST };
 enum clw_fault_policy { CLW_FAULT_PAUSE = 0, CLW_FAULT_EXIT };
 enum clw_api_version { CLW_API_V2 = 0, CLW_API_V3 };
+enum clw_delivery_mode { CLW_DELIVERY_AT_LEAST_ONCE = 0, CLW_DELIVERY_EXACTLY_ONCE };
 
 /* Scope of a passthrough librdkafka property. */
 enum clw_kafka_scope { CLW_KAFKA_BOTH = 0, CLW_KAFKA_CONSUMER, CLW_KAFKA_PRODUCER };
@@ -55,6 +56,8 @@ struct clw_config {
     /* task follow-up */
     int task_follow; /* 0 false, 1 true */
     int64_t task_max_wait_ms;
+    /* delivery */
+    enum clw_delivery_mode delivery_mode;
     /* worker */
     int64_t worker_max_in_flight;
     int64_t worker_max_pending_per_partition;

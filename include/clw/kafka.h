@@ -106,6 +106,26 @@ void clw_kafka_pause(struct clw_kafka *k, int32_t partition, int pause);
  * -1 when unknown. */
 int64_t clw_kafka_high_watermark(struct clw_kafka *k, int32_t partition);
 
+/* Transactions (delivery.mode=exactly_once; the producer has a transactional.id). */
+
+/* Registers the transactional producer, fencing an earlier instance with the same
+ * transactional.id and aborting its open transaction. Returns 0, -1 with a message. */
+int clw_kafka_txn_init(struct clw_kafka *k, int timeout_ms, char *err, size_t errlen);
+/* Starts a transaction. Returns 0, -1 with a message (fatal). */
+int clw_kafka_txn_begin(struct clw_kafka *k, char *err, size_t errlen);
+/* Waits until every produced record is acknowledged (delivery reports are served). */
+void clw_kafka_flush(struct clw_kafka *k, int timeout_ms);
+
+enum clw_txn_result { CLW_TXN_COMMITTED = 0, CLW_TXN_ABORTED, CLW_TXN_FATAL };
+/* Adds the given requests-topic offsets (next to consume) to the open transaction and commits
+ * it. On an abortable error the transaction is aborted (its records are discarded and the
+ * caller produces them again in a new one); a fatal error (e.g. fenced) ends the producer. */
+enum clw_txn_result clw_kafka_txn_commit(struct clw_kafka *k, const int32_t *partitions,
+                                         const int64_t *offsets, size_t n, int timeout_ms,
+                                         char *err, size_t errlen);
+/* Aborts the open transaction (records discarded). Returns 0 or -1 (fatal). */
+int clw_kafka_txn_abort(struct clw_kafka *k, int timeout_ms, char *err, size_t errlen);
+
 /* Messages waiting in the producer queue (for metrics and flush decisions). */
 int clw_kafka_producer_queue_len(const struct clw_kafka *k);
 

@@ -172,6 +172,7 @@ static const struct default_case default_cases[] = {
     {"api.token", ""},
     {"api.token_file", ""},
     {"api.version", "2"},
+    {"delivery.mode", "at_least_once"},
     {"kafka.group.id", "classiclink-worker"},
     {"log.format", "json"},
     {"log.level", "info"},
