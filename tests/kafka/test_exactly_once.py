@@ -8,6 +8,7 @@ Prints one summary line per scenario:
 
 import os
 import signal
+import subprocess
 import sys
 import unittest
 
@@ -57,19 +58,27 @@ class ExactlyOnce(BrokerCase, unittest.TestCase):
         self.assertEqual(w.stop(), 0, w.tail())
 
     def test_g_second_instance_with_the_same_transactional_id_is_fenced(self):
-        total = 400
+        total = 600
         self.setup_scenario("eos-fence", total)
         first = self.start_worker("first", eos("eos-fence-0"))
         loadlib.wait_owned([first], [PARTITIONS], PARTITIONS)
         feeder = self.feeder(rate=0, total=total)
-        feeder.produce_now(total // 2)
-        loadlib.wait_count(self.bootstrap, self.results, total // 4)
+        feeder.produce_now(200)
+        loadlib.wait_count(self.bootstrap, self.results, 100)
         second = self.start_worker("second", eos("eos-fence-0"))
-        # Both own partitions, so the first gets new records: its next transaction is refused.
-        loadlib.wait_owned([first, second], [6, 6], PARTITIONS)
-        feeder.produce_now(total - total // 2)
-        # The first instance's next transaction fails fatally: it says why and exits 2.
+        # The first instance notices when it next produces: keep feeding both until it has.
+        sent = 200
+        while first.proc.poll() is None and sent < total:
+            feeder.produce_now(100)
+            sent += 100
+            try:
+                first.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                pass  # still running: feed more
+        if sent < total:
+            feeder.produce_now(total - sent)
         rc = first.wait(120)
+        # The first instance's transaction was refused: it says why and exits 2.
         self.assertEqual(rc, 2, first.tail())
         self.assertTrue(loadlib.log_lines(first, "fenced by a newer instance"), first.tail())
         counts = self.finish(max_duplicates=0)
