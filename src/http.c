@@ -49,6 +49,8 @@ struct clw_http_call {
     size_t resp_cap;
     int too_large;
     int64_t retry_after_ms;
+    struct curl_slist *headers; /* extra request headers (API 3.0), NULL none */
+    int api_version;            /* which body grammar the answer is parsed with */
     struct clw_http_call *prev, *next; /* the in-flight list, or the idle list (next only) */
 };
 
@@ -295,10 +297,20 @@ fail:
 }
 
 /* Frees a slot and its easy handle (which must not be in the multi handle). */
+/* Drops the call's extra headers; they carry a signature, so they are wiped first. */
+static void drop_headers(struct clw_http_call *call)
+{
+    for (struct curl_slist *l = call->headers; l != NULL; l = l->next)
+        wipe(l->data, strlen(l->data));
+    curl_slist_free_all(call->headers);
+    call->headers = NULL;
+}
+
 static void call_free(struct clw_http_call *call)
 {
     if (call == NULL)
         return;
+    drop_headers(call);
     if (call->easy != NULL)
         curl_easy_cleanup(call->easy);
     wipe(call->body, call->body_cap);
@@ -326,6 +338,9 @@ static void unlink_call(struct clw_http *h, struct clw_http_call *call)
  * so its connection is closed now rather than reused. */
 static void recycle(struct clw_http *h, struct clw_http_call *call, int keep_easy)
 {
+    drop_headers(call);
+    if (call->easy != NULL)
+        curl_easy_setopt(call->easy, CURLOPT_HTTPHEADER, NULL);
     wipe(call->body, call->body_len);
     call->body_len = 0;
     call->opaque = NULL;
@@ -474,10 +489,18 @@ static int setup_url(struct clw_http *h, struct clw_http_call *call, const char 
 /* The options of this call: the URL and the method with its form. curl copies the URL; the
  * form is ours (POSTFIELDS is not copied), kept in the slot. */
 static int setup_call(struct clw_http *h, struct clw_http_call *call, const char *url,
-                      const char *body)
+                      const char *body, const char *const *headers)
 {
     CURL *e = call->easy;
     int rc = 0;
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+        struct curl_slist *l = curl_slist_append(call->headers, headers[i]);
+        if (l == NULL)
+            return -1;
+        call->headers = l;
+    }
+    if (call->headers != NULL)
+        rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->headers);
     call->retry_after_ms = -1;
     call->too_large = 0;
     call->resp_len = 0;
@@ -504,13 +527,15 @@ static int setup_call(struct clw_http *h, struct clw_http_call *call, const char
     return 0;
 }
 
-int clw_http_submit(struct clw_http *h, const char *url, const char *body, void *opaque)
+int clw_http_submit(struct clw_http *h, const char *url, const char *body,
+                    const char *const *headers, int api_version, void *opaque)
 {
     struct clw_http_call *call = take_slot(h);
     if (call == NULL)
         return -1;
     call->opaque = opaque;
-    if (setup_call(h, call, url, body) != 0 ||
+    call->api_version = api_version;
+    if (setup_call(h, call, url, body, headers) != 0 ||
         curl_multi_add_handle(h->multi, call->easy) != CURLM_OK)
         goto fail;
     call->prev = NULL;
@@ -651,8 +676,12 @@ int clw_http_run(struct clw_http *h, clw_http_done_fn *done, void *arg)
         long uploaded = 0;
         curl_easy_getinfo(call->easy, CURLINFO_REQUEST_SIZE, &uploaded);
         int sent = uploaded > 0 || status > 0;
-        if (ans.transport == CLW_TRANSPORT_OK && status == 200 && call->resp_len > 0)
-            clw_answer_parse_body(&ans, call->resp, call->resp_len);
+        if (ans.transport == CLW_TRANSPORT_OK && status == 200 && call->resp_len > 0) {
+            if (call->api_version == 3)
+                clw_answer_parse_body_v3(&ans, call->resp, call->resp_len);
+            else
+                clw_answer_parse_body(&ans, call->resp, call->resp_len);
+        }
         if (ans.transport != CLW_TRANSPORT_OK)
             CLW_DEBUG("api call failed: %s", curl_easy_strerror(rc));
         unlink_call(h, call);

@@ -13,6 +13,9 @@
 #include "clw/ratelimit.h"
 #include "worker_internal.h"
 
+#define V2_DEFAULT_ENDPOINT "https://vpc.api.qcloud.com/v2/index.php"
+#define V3_DEFAULT_ENDPOINT "https://vpc.tencentcloudapi.com/"
+
 /* Largest response body accepted from the API; a v2 answer is a few hundred bytes. */
 #define MAX_RESPONSE_BODY (1024 * 1024)
 /* Records taken from the consumer per loop turn, so HTTP progress is never starved. */
@@ -168,7 +171,12 @@ static int start_transactions(struct worker *w)
 static int setup(struct worker *w, char *err, size_t errlen)
 {
     const struct clw_config *cfg = w->cfg;
-    if (clw_config_parse_endpoint(cfg->api_endpoint, &w->ep, err, errlen) != 0)
+    /* API 3.0 has its own host; the v2 default endpoint means "the default" there. */
+    const char *endpoint = cfg->api_endpoint;
+    if (cfg->api_version == CLW_API_V3 && strcmp(endpoint, V2_DEFAULT_ENDPOINT) == 0)
+        endpoint = V3_DEFAULT_ENDPOINT;
+    snprintf(w->endpoint, sizeof(w->endpoint), "%s", endpoint);
+    if (clw_config_parse_endpoint(w->endpoint, &w->ep, err, errlen) != 0)
         return -1;
     w->limits.max_bytes = 64 * 1024;
     w->limits.max_instances = (size_t)cfg->worker_max_instances_per_request;

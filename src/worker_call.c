@@ -136,7 +136,7 @@ static void note_not_transient(struct worker *w, int64_t now)
 
 /* Builds the signed v2 call for one attempt of the job's current phase (fresh Timestamp and
  * Nonce) and submits it. */
-static int start_call(struct worker *w, struct job *job, int64_t now)
+static int start_call_v2(struct worker *w, struct job *job)
 {
     const struct clw_config *cfg = w->cfg;
     const struct clw_request *req = &job->req;
@@ -171,14 +171,14 @@ static int start_call(struct worker *w, struct job *job, int64_t now)
     if (query == NULL)
         goto out;
     if (post) {
-        rc = clw_http_submit(w->http, cfg->api_endpoint, query, job);
+        rc = clw_http_submit(w->http, w->endpoint, query, NULL, 2, job);
     } else {
-        size_t len = strlen(cfg->api_endpoint) + strlen(query) + 2;
+        size_t len = strlen(w->endpoint) + strlen(query) + 2;
         url = malloc(len);
         if (url == NULL)
             goto out;
-        snprintf(url, len, "%s?%s", cfg->api_endpoint, query);
-        rc = clw_http_submit(w->http, url, NULL, job);
+        snprintf(url, len, "%s?%s", w->endpoint, query);
+        rc = clw_http_submit(w->http, url, NULL, NULL, 2, job);
     }
 out:
     if (query != NULL)
@@ -189,6 +189,14 @@ out:
     free(url);
     free(params);
     free(scratch);
+    return rc;
+}
+
+/* Starts the job's next call (v2 or API 3.0) and accounts for it. Returns 0 or -1. */
+static int start_call(struct worker *w, struct job *job, int64_t now)
+{
+    int rc = w->cfg->api_version == CLW_API_V3 ? clw_worker_start_v3(w, job)
+                                               : start_call_v2(w, job);
     if (rc == 0 && job->phase == PHASE_ACTION) {
         if (job->first_attempt_mono < 0) {
             job->first_attempt_mono = now;

@@ -128,6 +128,7 @@ struct worker {
     struct clw_config *cfg;
     const struct clw_worker_io *io;
     struct clw_endpoint ep;
+    char endpoint[1024]; /* the API URL in use (api.endpoint, or the v3 default) */
     struct clw_request_limits limits;
     struct clw_kafka *kafka;
     struct clw_http *http;
@@ -199,6 +200,9 @@ void clw_worker_finalize(struct worker *w, struct job *job, int succeeded, const
 void clw_worker_publish(struct worker *w, struct job *job);
 void clw_worker_on_delivered(void *arg, void *opaque, enum clw_publish_err err, const char *errstr);
 void clw_worker_log_ctx(const struct job *job, struct clw_log_ctx *ctx);
+
+/* worker_v3.c */
+int clw_worker_start_v3(struct worker *w, struct job *job);
 
 /* worker_txn.c */
 int clw_worker_txn_ensure(struct worker *w);

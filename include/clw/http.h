@@ -28,10 +28,13 @@ struct clw_http *clw_http_new(const struct clw_http_opts *opts, char *err, size_
 /* Aborts every call still in flight (no callbacks) and frees everything. */
 void clw_http_free(struct clw_http *h);
 
-/* Starts a call: GET url when body is NULL, else POST body as a form. url and body are copied
- * and wiped after use (they carry a signature). opaque comes back in the done callback.
- * Returns 0 or -1. */
-int clw_http_submit(struct clw_http *h, const char *url, const char *body, void *opaque);
+/* Starts a call: GET url when body is NULL, else POST body (a form, unless headers say
+ * otherwise). headers is NULL or a NULL-terminated list of "Name: value" lines added to the
+ * request. url, body and headers are copied and wiped after use (they carry a signature).
+ * api_version (2 or 3) selects the grammar the answer's body is parsed with. opaque comes back
+ * in the done callback. Returns 0 or -1. */
+int clw_http_submit(struct clw_http *h, const char *url, const char *body,
+                    const char *const *headers, int api_version, void *opaque);
 
 /* Aborts the call started with opaque, if any, without a callback. Returns 1 if one was
  * aborted. */

@@ -208,5 +208,67 @@ class RateLimit(unittest.TestCase):
         self.assertLessEqual(max(limited["acceptedPerSecond"][:-1]), self.QUOTA)
 
 
+class ApiV3(unittest.TestCase):
+    """api.version=3: TC3-HMAC-SHA256, JSON bodies, v3 error codes mapped to the same classes."""
+
+    def test_v3_outcomes(self):
+        seed = {"vpcs": [{"vpcId": "vpc-v3main", "region": REGION},
+                         {"vpcId": "vpc-v3else", "region": REGION}],
+                "instances": [{"instanceId": "ins-v%d" % i, "region": REGION} for i in range(6)]
+                + [{"instanceId": "ins-vx", "region": REGION, "linkedVpc": "vpc-v3else"}]}
+        with worklib.Stack(seed=seed, partitions=2) as st:
+            st.sim.add_faults({"scripts": [
+                {"instanceId": "ins-v2", "fault": "code:4400", "times": 1},   # RequestLimitExceeded
+                {"instanceId": "ins-v3", "fault": "http:503", "apply": True, "times": 1}]})
+            w = worklib.Worker(st.bootstrap, st.sim.endpoint_v3,
+                               {"api.version": "3", "retry.initial_backoff_ms": "20"})
+            st.workers.append(w)
+            w.wait_assigned()
+            st.send([
+                {"key": "ok", "value": request("vpc-v3main", ["ins-v0", "ins-v1"],
+                                               request_id="ok", region=REGION), "partition": 0},
+                {"key": "limit", "value": request("vpc-v3main", ["ins-v2"], request_id="limit",
+                                                  region=REGION)},
+                {"key": "applied", "value": request("vpc-v3main", ["ins-v3"],
+                                                    request_id="applied", region=REGION)},
+                {"key": "novpc", "value": request("vpc-nowhere", ["ins-v4"],
+                                                  request_id="novpc", region=REGION)},
+                {"key": "taken", "value": request("vpc-v3main", ["ins-vx"], request_id="taken",
+                                                  region=REGION)},
+                {"key": "detach", "value": request("vpc-v3main", ["ins-v0"],
+                                                   action="DetachClassicLinkVpc",
+                                                   request_id="detach", region=REGION),
+                 "partition": 0},
+            ])
+            got = by_id(st.outcome_records(6))
+            self.assertEqual(got["ok"]["status"], "succeeded", got["ok"])
+            self.assertEqual(got["ok"]["code"], 0)
+            self.assertEqual(got["limit"]["status"], "succeeded")
+            self.assertEqual(got["limit"]["attempts"], 2)   # RequestLimitExceeded is transient
+            self.assertEqual(got["applied"]["status"], "succeeded")
+            self.assertIs(got["applied"].get("reconciled"), True, got["applied"])
+            self.assertEqual(got["novpc"]["errorClass"], "api_error")
+            self.assertEqual(got["novpc"]["codeDesc"], "ResourceNotFound")
+            self.assertEqual(got["taken"]["errorClass"], "api_error")
+            self.assertEqual(got["taken"]["codeDesc"],
+                             "UnsupportedOperation.ClassicInstanceIdAlreadyExists")
+            self.assertEqual(got["detach"]["status"], "succeeded", got["detach"])
+            self.assertNotIn("reconciled", got["detach"])  # it found the link the attach made
+            self.assertEqual(st.sim.stats()["byVersion"].get("2", 0), 0)
+            self.assertIsNone(st.sim.linked("ins-v0"))  # attached, then detached in order
+            self.assertEqual(st.sim.linked("ins-v3"), "vpc-v3main")
+
+    def test_wrong_key_is_a_worker_fault_in_v3_too(self):
+        with worklib.Stack(partitions=1, sim_args=GEN) as st:
+            w = worklib.Worker(st.bootstrap, st.sim.endpoint_v3,
+                               {"api.version": "3", "retry.max_backoff_ms": "200"},
+                               secret_key="wrong-key")
+            st.workers.append(w)
+            w.wait_assigned()
+            st.send([{"key": "k", "value": request("vpc-0", ["ins-1"], region=REGION)}])
+            w.wait_msg("worker fault: ")
+            self.assertEqual(st.all_outcome_records(), [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
