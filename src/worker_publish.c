@@ -41,6 +41,7 @@ static void answer_fields(const struct job *job, struct clw_outcome *o)
     o->message = a->message;
     o->has_task_id = a->has_task_id;
     o->task_id = a->task_id;
+    o->api_request_id = a->request_id;
 }
 
 /* Encodes the job's final outcome into job->out. Returns 0, or -1 when out of memory. */

@@ -243,6 +243,7 @@ class ApiV3(unittest.TestCase):
             got = by_id(st.outcome_records(6))
             self.assertEqual(got["ok"]["status"], "succeeded", got["ok"])
             self.assertEqual(got["ok"]["code"], 0)
+            self.assertTrue(got["ok"]["apiRequestId"])  # the v3 RequestId, for support cases
             self.assertEqual(got["limit"]["status"], "succeeded")
             self.assertEqual(got["limit"]["attempts"], 2)   # RequestLimitExceeded is transient
             self.assertEqual(got["applied"]["status"], "succeeded")
