@@ -174,8 +174,8 @@ static const struct key_def keys[K_COUNT] = {
                           NULL, NULL, NULL,
                           "API calls per second per (SecretId, region, action); the rate halves "
                           "on a throttling answer (4400, `RequestLimitExceeded`, HTTP 429) and "
-                          "grows back by 1/s each second; `Retry-After` holds calls; `0` is "
-                          "unlimited"},
+                          "grows back by max(1, rate/50) calls/s each second; `Retry-After` "
+                          "holds calls; `0` is unlimited"},
     [K_TASK_FOLLOW] = {"task.follow", KEY_ENUM, OFF(task_follow), "false", 0, 0, booleans, NULL,
                        NULL, NULL,
                        "`true`: poll `DescribeVpcTaskResult` for the returned `taskId` until the "
@@ -1551,6 +1551,22 @@ int clw_config_finalize(struct clw_config *cfg, char *err, size_t errlen)
                     cfg->sources[ki], keys[fi].name, cfg->sources[fi]);
             return -1;
         }
+    }
+    /* API 3.0 lives on its own host: the default endpoint follows api.version. */
+    if (cfg->api_version == CLW_API_V3 && strcmp(cfg->sources[K_API_ENDPOINT], "default") == 0 &&
+        strcmp(cfg->api_endpoint, keys[K_API_ENDPOINT].def) == 0) {
+        char *v3 = strdup("https://vpc.tencentcloudapi.com/");
+        char *src = strdup("default for api.version 3");
+        if (v3 == NULL || src == NULL) {
+            free(v3);
+            free(src);
+            set_err(err, errlen, "out of memory");
+            return -1;
+        }
+        free(cfg->api_endpoint);
+        cfg->api_endpoint = v3;
+        free(cfg->sources[K_API_ENDPOINT]);
+        cfg->sources[K_API_ENDPOINT] = src;
     }
     if (cfg->retry_initial_backoff_ms > cfg->retry_max_backoff_ms) {
         set_err(err, errlen,

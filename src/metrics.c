@@ -24,9 +24,9 @@ static const char *const metrics_action_names[METRICS_ACTIONS] = {
 enum { METRICS_STATUS_SUCCEEDED = 0, METRICS_STATUS_FAILED, METRICS_STATUSES };
 static const char *const metrics_status_names[METRICS_STATUSES] = {"succeeded", "failed"};
 
-enum { METRICS_ECLASS_NONE = 0, METRICS_ECLASS_OTHER = 4, METRICS_ECLASSES = 5 };
+enum { METRICS_ECLASS_NONE = 0, METRICS_ECLASS_OTHER = 5, METRICS_ECLASSES = 6 };
 static const char *const metrics_eclass_names[METRICS_ECLASSES] = {
-    "", "invalid_request", "api_error", "retries_exhausted", "other"};
+    "", "invalid_request", "api_error", "retries_exhausted", "task_failed", "other"};
 
 enum { METRICS_CLASS_OTHER = 5, METRICS_CLASSES = 6 };
 static const char *const metrics_class_names[METRICS_CLASSES] = {

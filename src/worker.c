@@ -13,9 +13,6 @@
 #include "clw/ratelimit.h"
 #include "worker_internal.h"
 
-#define V2_DEFAULT_ENDPOINT "https://vpc.api.qcloud.com/v2/index.php"
-#define V3_DEFAULT_ENDPOINT "https://vpc.tencentcloudapi.com/"
-
 /* Largest response body accepted from the API; a v2 answer is a few hundred bytes. */
 #define MAX_RESPONSE_BODY (1024 * 1024)
 /* Records taken from the consumer per loop turn, so HTTP progress is never starved. */
@@ -157,7 +154,7 @@ static int start_transactions(struct worker *w)
             return -1;
         clw_metrics_loop_alive(w->metrics, clw_clock_mono_ms());
         char err[512];
-        if (clw_kafka_txn_init(w->kafka, 10000, err, sizeof(err)) == 0)
+        if (clw_kafka_txn_init(w->kafka, 5000, err, sizeof(err)) == 0)
             return 0;
         if (strstr(err, "timed out") == NULL && strstr(err, "Timed out") == NULL) {
             CLW_ERROR("cannot start Kafka transactions: %s", err);
@@ -171,11 +168,7 @@ static int start_transactions(struct worker *w)
 static int setup(struct worker *w, char *err, size_t errlen)
 {
     const struct clw_config *cfg = w->cfg;
-    /* API 3.0 has its own host; the v2 default endpoint means "the default" there. */
-    const char *endpoint = cfg->api_endpoint;
-    if (cfg->api_version == CLW_API_V3 && strcmp(endpoint, V2_DEFAULT_ENDPOINT) == 0)
-        endpoint = V3_DEFAULT_ENDPOINT;
-    snprintf(w->endpoint, sizeof(w->endpoint), "%s", endpoint);
+    snprintf(w->endpoint, sizeof(w->endpoint), "%s", cfg->api_endpoint);
     if (clw_config_parse_endpoint(w->endpoint, &w->ep, err, errlen) != 0)
         return -1;
     w->limits.max_bytes = 64 * 1024;

@@ -33,7 +33,7 @@ static void answer_fields(const struct job *job, struct clw_outcome *o)
         o->http_status = a->http_status;
         return;
     }
-    o->has_code = 1;
+    o->has_code = a->has_code; /* an API 3.0 error has a string code only */
     o->code = a->code;
     o->code_desc = a->code_desc;
     if (o->code_desc == NULL && a->code == 0)
@@ -204,8 +204,9 @@ static void set_publish_stuck(struct worker *w, int on, const char *why)
         return;
     w->publish_stuck = on;
     if (on)
-        CLW_ERROR("cannot publish outcomes to %s: %s; pausing all partitions",
-                  w->cfg->topic_results, why);
+        CLW_ERROR("cannot publish to Kafka (%s%s%s): %s; pausing all partitions",
+                  w->cfg->topic_results, w->cfg->topic_dlq[0] ? " or " : "", w->cfg->topic_dlq,
+                  why);
     else
         CLW_WARN("publishing outcomes works again; resuming");
     clw_metrics_set_paused(w->metrics, CLW_PAUSE_PUBLISH_ERROR, on, on ? why : NULL);
