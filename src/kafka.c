@@ -35,6 +35,8 @@ static const char *const consumer_forced[][2] = {
 };
 static const char *const consumer_defaults[][2] = {
     {"auto.offset.reset", "earliest"},
+    /* The worker's intake bounds what it takes; this bounds what librdkafka prefetches. */
+    {"queued.max.messages.kbytes", "8192"},
     {"partition.assignment.strategy", "cooperative-sticky"},
 };
 static const char *const producer_forced[][2] = {

@@ -16,7 +16,10 @@
 /* Largest response body accepted from the API; a v2 answer is a few hundred bytes. */
 #define MAX_RESPONSE_BODY (1024 * 1024)
 /* Records taken from the consumer per loop turn, so HTTP progress is never starved. */
-#define RECORDS_PER_TURN 2000
+#define RECORDS_PER_TURN 512
+/* While the intake is full the consumer is still polled this often, for one record at most:
+ * rebalance events and max.poll.interval.ms depend on it. */
+#define GATED_POLL_MS 5000
 /* Upper bound on one wait, so housekeeping runs even when idle. */
 #define IDLE_WAIT_MS 1000
 
@@ -88,9 +91,22 @@ void clw_worker_turn(struct worker *w, int consume, int max_wait_ms)
     }
     clw_http_run(w->http, clw_worker_on_http_done, w);
     clw_kafka_poll_producer(w->kafka);
-    if (consume)
-        clw_kafka_poll_consumer(w->kafka, RECORDS_PER_TURN);
     now = clw_clock_mono_ms();
+    if (consume) {
+        /* Flow control: take records only while the intake has room. Pausing partitions for
+         * this would cost more: librdkafka 2.0.2 drops what it prefetched and fetches a resumed
+         * partition again only after up to a second (bench/RESULTS.md). Its own prefetch is
+         * bounded by queued.max.messages.kbytes instead. */
+        size_t room = w->taken < w->taken_cap ? w->taken_cap - w->taken : 0;
+        if (room > RECORDS_PER_TURN)
+            room = RECORDS_PER_TURN;
+        if (room == 0 && now - w->last_consume >= GATED_POLL_MS)
+            room = 1;
+        if (room > 0) {
+            clw_kafka_poll_consumer(w->kafka, (int)room);
+            w->last_consume = now;
+        }
+    }
     for (;;) {
         struct clw_timer *tm = clw_timers_pop_due(&w->timers, now);
         if (tm == NULL)
@@ -178,6 +194,9 @@ static int setup(struct worker *w, char *err, size_t errlen)
         w->rng = (uint64_t)clw_clock_wall_ms() ^ ((uint64_t)getpid() << 32);
     w->paused_since = -1;
     w->eos = cfg->delivery_mode == CLW_DELIVERY_EXACTLY_ONCE;
+    /* Enough records to keep every call slot busy while others wait for an instance or a
+     * retry; the per-partition window (worker.max_pending_per_partition) still applies. */
+    w->taken_cap = (size_t)cfg->worker_max_in_flight * 4 + 256;
     if (cfg->api_rate_limit > 0) {
         double rate = (double)cfg->api_rate_limit;
         struct clw_ratelimit_opts ro = {

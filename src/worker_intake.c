@@ -53,6 +53,7 @@ static void part_link(struct part *p, struct job *job)
         p->jobs->pprev = job;
     p->jobs = job;
     p->n_jobs++;
+    job->w->taken++;
 }
 
 static void part_unlink(struct job *job)
@@ -68,6 +69,7 @@ static void part_unlink(struct job *job)
         job->pnext->pprev = job->pprev;
     job->pprev = job->pnext = NULL;
     p->n_jobs--;
+    job->w->taken--;
     job->part = NULL;
 }
 

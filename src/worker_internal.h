@@ -147,6 +147,9 @@ struct worker {
     int in_txn;         /* a transaction is open */
     int64_t txn_started;
     size_t calling;
+    size_t taken;         /* records taken and not yet done, over every partition */
+    size_t taken_cap;     /* no more records are taken beyond this (flow control) */
+    int64_t last_consume; /* monotonic ms of the last consumer poll */
     size_t orphans; /* jobs of forgotten partitions still waiting for a delivery report */
     uint64_t rng;
     int stopping;
