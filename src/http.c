@@ -26,7 +26,7 @@
  * calls of its slot. */
 #define RESP_INITIAL 1024
 /* Largest response buffer a slot keeps when it goes idle; a larger one is released. */
-#define RESP_KEEP (64 * 1024)
+#define RESP_KEEP ((size_t)64 * 1024)
 /* Events taken per epoll_wait: one per socket with news, so up to this many calls progress per
  * wake-up. */
 #define WAIT_EVENTS 256
@@ -392,7 +392,7 @@ static CURL *new_easy(struct clw_http *h, struct clw_http_call *call)
     CURL *e = curl_easy_init();
     if (e == NULL)
         return NULL;
-    int rc = 0;
+    unsigned int rc = 0;
     rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, call);
     rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
@@ -457,7 +457,7 @@ static int setup_url(struct clw_http *h, struct clw_http_call *call, const char 
     const char *sep = strstr(url, "://");
     const char *path = sep != NULL ? sep + 3 + strcspn(sep + 3, "/?#") : NULL;
     const char *query = path != NULL && *path == '/' ? strchr(path, '?') : NULL;
-    int rc = 0;
+    unsigned int rc = 0;
     if (!h->split_target || query == NULL || strchr(path, '#') != NULL) {
         if (call->has_target)
             rc |= curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, (char *)NULL);
@@ -492,7 +492,7 @@ static int setup_call(struct clw_http *h, struct clw_http_call *call, const char
                       const char *body, const char *const *headers)
 {
     CURL *e = call->easy;
-    int rc = 0;
+    unsigned int rc = 0;
     for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
         struct curl_slist *l = curl_slist_append(call->headers, headers[i]);
         if (l == NULL)

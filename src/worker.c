@@ -14,7 +14,7 @@
 #include "worker_internal.h"
 
 /* Largest response body accepted from the API; a v2 answer is a few hundred bytes. */
-#define MAX_RESPONSE_BODY (1024 * 1024)
+#define MAX_RESPONSE_BODY ((size_t)1024 * 1024)
 /* Records taken from the consumer per loop turn, so HTTP progress is never starved. */
 #define RECORDS_PER_TURN 512
 /* While the intake is full the consumer is still polled this often, for one record at most:
@@ -187,7 +187,7 @@ static int setup(struct worker *w, char *err, size_t errlen)
     snprintf(w->endpoint, sizeof(w->endpoint), "%s", cfg->api_endpoint);
     if (clw_config_parse_endpoint(w->endpoint, &w->ep, err, errlen) != 0)
         return -1;
-    w->limits.max_bytes = 64 * 1024;
+    w->limits.max_bytes = (size_t)64 * 1024;
     w->limits.max_instances = (size_t)cfg->worker_max_instances_per_request;
     w->limits.default_region = cfg->api_region;
     if (getrandom(&w->rng, sizeof(w->rng), 0) != (ssize_t)sizeof(w->rng))

@@ -347,8 +347,11 @@ void clw_worker_abandon(struct worker *w, struct job *job)
 
 void clw_worker_forget_part(struct worker *w, struct part *p)
 {
-    while (p->jobs != NULL)
-        clw_worker_abandon(w, p->jobs);
+    struct job *next;
+    for (struct job *job = p->jobs; job != NULL; job = next) {
+        next = job->pnext; /* abandoning frees this job only */
+        clw_worker_abandon(w, job);
+    }
     w->parts[p->id] = NULL;
     clw_metrics_forget_partition(w->metrics, p->id);
     clw_offsets_free(p->offs);

@@ -168,13 +168,15 @@ class HostileEndpoint(unittest.TestCase):
         self.assertEqual(got["errorClass"], "retries_exhausted")
         self.assertIsNone(got["code"])
         self.assertGreater(got["attempts"], 1)
-        self.assertLess(hwm_kib, 64 * 1024, "worker buffered the hostile body")
+        if not os.environ.get("CLW_WORKER_WRAPPER"):  # under valgrind, RSS is valgrind's
+            self.assertLess(hwm_kib, 64 * 1024, "worker buffered the hostile body")
 
     def test_oversized_header_is_cut_off(self):
         got, hwm_kib = self.run_against("header")
         self.assertEqual(got["errorClass"], "retries_exhausted")
         self.assertIsNone(got["code"])
-        self.assertLess(hwm_kib, 64 * 1024)
+        if not os.environ.get("CLW_WORKER_WRAPPER"):
+            self.assertLess(hwm_kib, 64 * 1024)
 
 
 if __name__ == "__main__":
