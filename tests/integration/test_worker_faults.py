@@ -170,16 +170,22 @@ class Secrets(unittest.TestCase):
                 {"instanceId": "ins-7", "fault": "http:503", "times": 2},
                 {"instanceId": "ins-8", "fault": "code:4500", "times": 1},
                 {"instanceId": "ins-9", "fault": "drop", "times": 1}]})
-            w = st.worker({"log.level": "debug"})
+            st.broker.create_topic("classiclink.dlq", 1)
+            w = st.worker({"log.level": "debug", "topic.dlq": "classiclink.dlq"})
             st.send([attach(i) for i in range(7, 12)] +
                     [{"key": "biz", "value": request("vpc-missing", ["ins-1"], region=REGION)},
                      {"key": "bad", "value": "not json"}])
             records = st.outcome_records(7)
+            letters = kafkalib.consume(st.bootstrap, "classiclink.dlq", count=1)
             metrics = w.http_get("/metrics")[1]
             self.assertEqual(w.stop(), 0)
-            published = "\n".join(json.dumps({k: v for k, v in r.items() if not k.endswith("_bytes")}) for r in records)
+
+            def text_of(recs):
+                return "\n".join(json.dumps({k: v for k, v in r.items()
+                                             if not k.endswith("_bytes")}) for r in recs)
             logs = "\n".join(w.lines)
-            for where, text in (("logs", logs), ("outcomes", published), ("metrics", metrics)):
+            for where, text in (("logs", logs), ("outcomes", text_of(records)),
+                                ("dead letters", text_of(letters)), ("metrics", metrics)):
                 with self.subTest(where=where):
                     self.assertNotIn(worklib.SECRET_KEY, text)
                     self.assertNotIn("Signature=", text)

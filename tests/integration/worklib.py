@@ -222,6 +222,14 @@ def by_request_id(outcomes):
     return out
 
 
+def _validated(records):
+    """Raises unless every record's value is a valid outcome (contract section 4)."""
+    import schemalib  # local import: needs python3-jsonschema, installed by scripts/deps
+    for r in records:
+        schemalib.validate_outcome(r["value"] if r.get("value") is not None else b"")
+    return records
+
+
 class Stack:
     """A mock-cluster broker, the API simulator and helpers to run workers against them.
 
@@ -268,11 +276,13 @@ class Stack:
 
     def outcome_records(self, count, timeout_s=60.0):
         """The first `count` result records (raises kafkalib.KafkaTimeout with .records when
-        fewer arrive in time)."""
-        return kafkalib.consume(self.bootstrap, RESULTS, count=count, timeout_s=timeout_s)
+        fewer arrive in time). Every outcome is checked against docs/schemas/outcome.schema.json
+        on the way."""
+        return _validated(kafkalib.consume(self.bootstrap, RESULTS, count=count,
+                                           timeout_s=timeout_s))
 
     def all_outcome_records(self):
-        return kafkalib.consume(self.bootstrap, RESULTS, count=None, timeout_s=30.0)
+        return _validated(kafkalib.consume(self.bootstrap, RESULTS, count=None, timeout_s=30.0))
 
     def wait_outcomes_for(self, request_ids, timeout_s=90.0):
         """Polls the results topic until every request id has at least one outcome; returns
