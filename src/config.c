@@ -1603,8 +1603,9 @@ int clw_config_finalize(struct clw_config *cfg, char *err, size_t errlen)
                        strcmp(cfg->kafka_props[k].name, "transactional.id") == 0 &&
                        cfg->kafka_props[k].value[0] != '\0';
         if (!has_tid) {
-            set_err(err, errlen, "delivery.mode (%s): exactly_once needs "
-                                 "kafka.producer.transactional.id",
+            set_err(err, errlen,
+                    "delivery.mode (%s): exactly_once needs "
+                    "kafka.producer.transactional.id",
                     cfg->sources[K_DELIVERY_MODE]);
             return -1;
         }

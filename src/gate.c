@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clw/strtab.h"
+
 #define GATE_MIN_BUCKETS 64
 
 struct gate_queue;
@@ -17,10 +19,9 @@ struct gate_node {
     struct clw_gate_ticket *t;
 };
 
-/* The FIFO of one key; exists only while non-empty. Chained in its hash bucket. */
+/* The FIFO of one key; exists only while non-empty. In the table by its node. */
 struct gate_queue {
-    struct gate_queue *chain;
-    uint64_t hash;
+    struct clw_strtab_node node; /* first: a node is its queue */
     struct gate_node *head;
     struct gate_node *tail;
     char key[]; /* the copied key */
@@ -40,87 +41,19 @@ struct clw_gate_ticket {
 };
 
 struct clw_gate {
-    struct gate_queue **buckets;
-    size_t nbuckets; /* a power of two */
-    size_t count;    /* queues (distinct keys) in the table */
+    struct clw_strtab queues; /* key -> struct gate_queue */
 };
-
-/* FNV-1a followed by a 64-bit finaliser so the low bits (the bucket index) depend on every
- * byte. Keys are validated instance ids, so no seeding against flooding is attempted. */
-static uint64_t gate_hash(const char *s)
-{
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= UINT64_C(0x100000001b3);
-    }
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    return h;
-}
 
 static struct gate_queue *gate_find(const struct clw_gate *g, const char *key, uint64_t hash)
 {
-    struct gate_queue *q = g->buckets[hash & (g->nbuckets - 1)];
-
-    while (q != NULL && (q->hash != hash || strcmp(q->key, key) != 0))
-        q = q->chain;
-    return q;
-}
-
-/* Rehashes into nbuckets buckets. On allocation failure the table stays as it is (chains only
- * get longer), so callers need not care. */
-static void gate_resize(struct clw_gate *g, size_t nbuckets)
-{
-    struct gate_queue **nb = calloc(nbuckets, sizeof(*nb));
-    size_t i;
-
-    if (nb == NULL)
-        return;
-    for (i = 0; i < g->nbuckets; i++) {
-        struct gate_queue *q = g->buckets[i];
-
-        while (q != NULL) {
-            struct gate_queue *next = q->chain;
-            size_t b = q->hash & (nbuckets - 1);
-
-            q->chain = nb[b];
-            nb[b] = q;
-            q = next;
-        }
-    }
-    free(g->buckets);
-    g->buckets = nb;
-    g->nbuckets = nbuckets;
-}
-
-static void gate_insert(struct clw_gate *g, struct gate_queue *q)
-{
-    size_t b;
-
-    if (g->count >= g->nbuckets && g->nbuckets <= SIZE_MAX / 2 / sizeof(*g->buckets))
-        gate_resize(g, g->nbuckets * 2);
-    b = q->hash & (g->nbuckets - 1);
-    q->chain = g->buckets[b];
-    g->buckets[b] = q;
-    g->count++;
+    return (struct gate_queue *)clw_strtab_find(&g->queues, key, hash);
 }
 
 /* Unlinks q from the table and frees it (it must be empty). */
 static void gate_remove(struct clw_gate *g, struct gate_queue *q)
 {
-    struct gate_queue **pp = &g->buckets[q->hash & (g->nbuckets - 1)];
-
-    while (*pp != q)
-        pp = &(*pp)->chain;
-    *pp = q->chain;
-    g->count--;
+    clw_strtab_remove(&g->queues, &q->node);
     free(q);
-    /* Give memory back after a burst of keys; the hysteresis keeps this amortised O(1). */
-    if (g->nbuckets > GATE_MIN_BUCKETS && g->count < g->nbuckets / 8)
-        gate_resize(g, g->nbuckets / 2);
 }
 
 static struct gate_queue *gate_queue_new(const char *key, uint64_t hash)
@@ -132,11 +65,12 @@ static struct gate_queue *gate_queue_new(const char *key, uint64_t hash)
         q = malloc(sizeof(*q) + len + 1);
     if (q == NULL)
         return NULL;
-    q->chain = NULL;
-    q->hash = hash;
+    q->node.chain = NULL;
+    q->node.hash = hash;
     q->head = NULL;
     q->tail = NULL;
     memcpy(q->key, key, len + 1);
+    q->node.key = q->key;
     return q;
 }
 
@@ -169,36 +103,24 @@ struct clw_gate *clw_gate_new(void)
 {
     struct clw_gate *g = calloc(1, sizeof(*g));
 
-    if (g == NULL)
-        goto fail;
-    g->buckets = calloc(GATE_MIN_BUCKETS, sizeof(*g->buckets));
-    if (g->buckets == NULL)
-        goto fail;
-    g->nbuckets = GATE_MIN_BUCKETS;
+    if (g == NULL || clw_strtab_init(&g->queues, GATE_MIN_BUCKETS) != 0) {
+        free(g);
+        return NULL;
+    }
     return g;
-fail:
-    free(g);
-    return NULL;
+}
+
+static void gate_queue_dispose(struct clw_strtab_node *n)
+{
+    free(n);
 }
 
 void clw_gate_free(struct clw_gate *g)
 {
-    size_t i;
-
     if (g == NULL)
         return;
     /* Tickets still inside belong to the caller; only the queues are ours. */
-    for (i = 0; i < g->nbuckets; i++) {
-        struct gate_queue *q = g->buckets[i];
-
-        while (q != NULL) {
-            struct gate_queue *next = q->chain;
-
-            free(q);
-            q = next;
-        }
-    }
-    free(g->buckets);
+    clw_strtab_fini(&g->queues, gate_queue_dispose);
     free(g);
 }
 
@@ -241,13 +163,13 @@ int clw_gate_enter(struct clw_gate *g, void *job, const char *const *keys, size_
 
         if (keys[i] == NULL)
             goto fail;
-        hash = gate_hash(keys[i]);
+        hash = clw_strtab_hash(keys[i]);
         q = gate_find(g, keys[i], hash);
         if (q == NULL) {
             q = gate_queue_new(keys[i], hash);
             if (q == NULL)
                 goto fail;
-            gate_insert(g, q);
+            clw_strtab_insert(&g->queues, &q->node);
         } else if (q->tail->t == t) {
             continue; /* a duplicate key of this ticket: we are already its tail */
         }
@@ -321,5 +243,5 @@ void clw_gate_leave(struct clw_gate *g, struct clw_gate_ticket *t, clw_gate_read
 
 size_t clw_gate_key_count(const struct clw_gate *g)
 {
-    return g != NULL ? g->count : 0;
+    return g != NULL ? g->queues.count : 0;
 }

@@ -49,8 +49,8 @@ struct clw_http_call {
     size_t resp_cap;
     int too_large;
     int64_t retry_after_ms;
-    struct curl_slist *headers; /* extra request headers (API 3.0), NULL none */
-    int api_version;            /* which body grammar the answer is parsed with */
+    struct curl_slist *headers;        /* extra request headers (API 3.0), NULL none */
+    int api_version;                   /* which body grammar the answer is parsed with */
     struct clw_http_call *prev, *next; /* the in-flight list, or the idle list (next only) */
 };
 

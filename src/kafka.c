@@ -90,7 +90,7 @@ static int apply_props(rd_kafka_conf_t *conf, const struct clw_config *cfg,
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    enum clw_log_level l = level <= 3 ? CLW_LOG_ERROR
+    enum clw_log_level l = level <= 3   ? CLW_LOG_ERROR
                            : level == 4 ? CLW_LOG_WARN
                            : level <= 6 ? CLW_LOG_INFO
                                         : CLW_LOG_DEBUG;
@@ -173,10 +173,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         size_t len = 0;
         list[0] = '\0';
         for (size_t i = 0; i < n && len + 16 < sizeof(list); i++)
-            len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", i ? "," : "",
-                                    (int)ids[i]);
+            len +=
+                (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", i ? "," : "", (int)ids[i]);
         CLW_INFO("assigned %d partition(s) (%s): %s%s", parts->cnt,
-                 cooperative ? "cooperative" : "eager", list, len + 16 >= sizeof(list) ? ",..." : "");
+                 cooperative ? "cooperative" : "eager", list,
+                 len + 16 >= sizeof(list) ? ",..." : "");
         if (ids != NULL)
             k->h.assigned(k->h.arg, ids, n);
         if (cooperative)
@@ -390,9 +391,9 @@ static void deliver_record(struct clw_kafka *k, rd_kafka_message_t *m)
         const char *name;
         const void *value;
         size_t size;
-        for (size_t i = 0; n_hdrs < CLW_MAX_HEADERS &&
-                           rd_kafka_header_get_all(rh, i, &name, &value, &size) ==
-                               RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (size_t i = 0;
+             n_hdrs < CLW_MAX_HEADERS &&
+             rd_kafka_header_get_all(rh, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
              i++) {
             hdrs[n_hdrs].name = name;
             hdrs[n_hdrs].value = value;
@@ -476,8 +477,7 @@ int clw_kafka_store(struct clw_kafka *k, int32_t partition, int64_t next_offset)
     int ok = rc == RD_KAFKA_RESP_ERR_NO_ERROR && list->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
     if (!ok)
         CLW_WARN("cannot store offset %lld of %s [%d]: %s", (long long)next_offset,
-                 k->topic_requests, (int)partition,
-                 rd_kafka_err2str(rc ? rc : list->elems[0].err));
+                 k->topic_requests, (int)partition, rd_kafka_err2str(rc ? rc : list->elems[0].err));
     /* Destroyed at once: a held list blocked rd_kafka_destroy() in 2.0.2. */
     rd_kafka_topic_partition_list_destroy(list);
     return ok ? 0 : -1;
@@ -594,7 +594,8 @@ int clw_kafka_close(struct clw_kafka *k, int flush_ms)
             rc = -1;
         }
     }
-    if (k->producer != NULL && rd_kafka_flush(k->producer, flush_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (k->producer != NULL &&
+        rd_kafka_flush(k->producer, flush_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         CLW_WARN("producer flush: %d outcome(s) not acknowledged", rd_kafka_outq_len(k->producer));
         rc = -1;
     }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clw/strtab.h"
+
 #define RL_MIN_BUCKETS 16
 /* Keys at rest are swept out once the table holds this many; see rl_sweep. */
 #define RL_SWEEP_MIN 1024
@@ -15,72 +17,25 @@
 /* The state of one key. An entry at rest (full bucket, full rate, no hold, cooldown over)
  * behaves exactly like an unseen key, which is what lets rl_sweep drop it. */
 struct rl_entry {
-    struct rl_entry *chain;
-    uint64_t hash;
-    double rate;           /* current calls per second */
-    double tokens;         /* 0..burst */
-    int64_t updated_ms;    /* tokens and rate are as of this time */
-    int64_t throttle_ms;   /* the last throttle that shrank the rate */
-    int throttled;         /* throttle_ms is set */
-    int64_t hold_until_ms; /* Retry-After: no call before this */
+    struct clw_strtab_node node; /* first: a node is its entry */
+    double rate;                 /* current calls per second */
+    double tokens;               /* 0..burst */
+    int64_t updated_ms;          /* tokens and rate are as of this time */
+    int64_t throttle_ms;         /* the last throttle that shrank the rate */
+    int throttled;               /* throttle_ms is set */
+    int64_t hold_until_ms;       /* Retry-After: no call before this */
     char key[];
 };
 
 struct clw_ratelimit {
     struct clw_ratelimit_opts opts; /* min_rate clamped to rate */
-    struct rl_entry **buckets;
-    size_t nbuckets; /* a power of two */
-    size_t count;
-    size_t sweep_at; /* sweep when count reaches this */
+    struct clw_strtab entries;      /* key -> struct rl_entry */
+    size_t sweep_at;                /* sweep when the table holds this many */
 };
 
-/* FNV-1a with a 64-bit finaliser so the bucket index (low bits) depends on every byte. */
-static uint64_t rl_hash(const char *s)
+static struct rl_entry *rl_find(const struct clw_ratelimit *rl, const char *key)
 {
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= UINT64_C(0x100000001b3);
-    }
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    return h;
-}
-
-static struct rl_entry *rl_find(const struct clw_ratelimit *rl, const char *key, uint64_t hash)
-{
-    struct rl_entry *e = rl->buckets[hash & (rl->nbuckets - 1)];
-
-    while (e != NULL && (e->hash != hash || strcmp(e->key, key) != 0))
-        e = e->chain;
-    return e;
-}
-
-/* Rehashes into nbuckets buckets; on allocation failure the table stays (chains get longer). */
-static void rl_resize(struct clw_ratelimit *rl, size_t nbuckets)
-{
-    struct rl_entry **nb = calloc(nbuckets, sizeof(*nb));
-    size_t i;
-
-    if (nb == NULL)
-        return;
-    for (i = 0; i < rl->nbuckets; i++) {
-        struct rl_entry *e = rl->buckets[i];
-
-        while (e != NULL) {
-            struct rl_entry *next = e->chain;
-            size_t b = e->hash & (nbuckets - 1);
-
-            e->chain = nb[b];
-            nb[b] = e;
-            e = next;
-        }
-    }
-    free(rl->buckets);
-    rl->buckets = nb;
-    rl->nbuckets = nbuckets;
+    return (struct rl_entry *)clw_strtab_find(&rl->entries, key, clw_strtab_hash(key));
 }
 
 /* Calls gained from t0 to t0 + dt seconds while the rate grows from r0 by inc per second up to
@@ -132,47 +87,48 @@ static int rl_at_rest(const struct clw_ratelimit *rl, const struct rl_entry *e, 
 
 /* Drops every entry at rest, so keys seen once (a region from a request, say) cannot grow the
  * table without bound. Runs when the table doubled since the last sweep: amortised O(1). */
+struct rl_sweep_ctx {
+    struct clw_ratelimit *rl;
+    int64_t now_ms;
+};
+
+static int rl_sweep_drop(struct clw_strtab_node *n, void *arg)
+{
+    const struct rl_sweep_ctx *ctx = arg;
+    return rl_at_rest(ctx->rl, (struct rl_entry *)n, ctx->now_ms);
+}
+
+static void rl_dispose(struct clw_strtab_node *n)
+{
+    free(n);
+}
+
 static void rl_sweep(struct clw_ratelimit *rl, int64_t now_ms)
 {
-    size_t i;
-
-    for (i = 0; i < rl->nbuckets; i++) {
-        struct rl_entry **pp = &rl->buckets[i];
-
-        while (*pp != NULL) {
-            struct rl_entry *e = *pp;
-
-            if (rl_at_rest(rl, e, now_ms)) {
-                *pp = e->chain;
-                free(e);
-                rl->count--;
-            } else {
-                pp = &e->chain;
-            }
-        }
-    }
-    rl->sweep_at = rl->count * 2 > RL_SWEEP_MIN ? rl->count * 2 : RL_SWEEP_MIN;
+    struct rl_sweep_ctx ctx = {rl, now_ms};
+    clw_strtab_remove_if(&rl->entries, rl_sweep_drop, &ctx, rl_dispose);
+    size_t count = rl->entries.count;
+    rl->sweep_at = count * 2 > RL_SWEEP_MIN ? count * 2 : RL_SWEEP_MIN;
 }
 
 /* The entry of key, created as an unseen key (full bucket, configured rate) when absent; NULL
  * on allocation failure. */
 static struct rl_entry *rl_get(struct clw_ratelimit *rl, const char *key, int64_t now_ms)
 {
-    uint64_t hash = rl_hash(key);
-    struct rl_entry *e = rl_find(rl, key, hash);
+    uint64_t hash = clw_strtab_hash(key);
+    struct rl_entry *e = (struct rl_entry *)clw_strtab_find(&rl->entries, key, hash);
     size_t len;
-    size_t b;
 
     if (e != NULL)
         return e;
-    if (rl->count >= rl->sweep_at)
+    if (rl->entries.count >= rl->sweep_at)
         rl_sweep(rl, now_ms);
     len = strlen(key);
     if (len < SIZE_MAX - sizeof(*e))
         e = malloc(sizeof(*e) + len + 1);
     if (e == NULL)
         return NULL;
-    e->hash = hash;
+    e->node.hash = hash;
     e->rate = rl->opts.rate;
     e->tokens = rl->opts.burst;
     e->updated_ms = now_ms;
@@ -180,12 +136,8 @@ static struct rl_entry *rl_get(struct clw_ratelimit *rl, const char *key, int64_
     e->throttled = 0;
     e->hold_until_ms = INT64_MIN;
     memcpy(e->key, key, len + 1);
-    if (rl->count >= rl->nbuckets && rl->nbuckets <= SIZE_MAX / 2 / sizeof(*rl->buckets))
-        rl_resize(rl, rl->nbuckets * 2);
-    b = hash & (rl->nbuckets - 1);
-    e->chain = rl->buckets[b];
-    rl->buckets[b] = e;
-    rl->count++;
+    e->node.key = e->key;
+    clw_strtab_insert(&rl->entries, &e->node);
     return e;
 }
 
@@ -214,10 +166,8 @@ struct clw_ratelimit *clw_ratelimit_new(const struct clw_ratelimit_opts *opts)
     rl->opts = *opts;
     if (rl->opts.rate > 0 && rl->opts.min_rate > rl->opts.rate)
         rl->opts.min_rate = rl->opts.rate;
-    rl->buckets = calloc(RL_MIN_BUCKETS, sizeof(*rl->buckets));
-    if (rl->buckets == NULL)
+    if (clw_strtab_init(&rl->entries, RL_MIN_BUCKETS) != 0)
         goto fail;
-    rl->nbuckets = RL_MIN_BUCKETS;
     rl->sweep_at = RL_SWEEP_MIN;
     return rl;
 fail:
@@ -227,21 +177,9 @@ fail:
 
 void clw_ratelimit_free(struct clw_ratelimit *rl)
 {
-    size_t i;
-
     if (rl == NULL)
         return;
-    for (i = 0; i < rl->nbuckets; i++) {
-        struct rl_entry *e = rl->buckets[i];
-
-        while (e != NULL) {
-            struct rl_entry *next = e->chain;
-
-            free(e);
-            e = next;
-        }
-    }
-    free(rl->buckets);
+    clw_strtab_fini(&rl->entries, rl_dispose);
     free(rl);
 }
 
@@ -305,7 +243,7 @@ double clw_ratelimit_rate(const struct clw_ratelimit *rl, const char *key, int64
         return 0;
     if (key == NULL || rl->opts.rate <= 0)
         return rl->opts.rate;
-    e = rl_find(rl, key, rl_hash(key));
+    e = rl_find(rl, key);
     if (e == NULL)
         return rl->opts.rate;
     rl_project(rl, e, now_ms, &rate, &tokens);

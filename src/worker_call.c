@@ -195,8 +195,8 @@ out:
 /* Starts the job's next call (v2 or API 3.0) and accounts for it. Returns 0 or -1. */
 static int start_call(struct worker *w, struct job *job, int64_t now)
 {
-    int rc = w->cfg->api_version == CLW_API_V3 ? clw_worker_start_v3(w, job)
-                                               : start_call_v2(w, job);
+    int rc =
+        w->cfg->api_version == CLW_API_V3 ? clw_worker_start_v3(w, job) : start_call_v2(w, job);
     if (rc == 0 && job->phase == PHASE_ACTION) {
         if (job->first_attempt_mono < 0) {
             job->first_attempt_mono = now;
@@ -216,9 +216,9 @@ static void schedule_retry(struct worker *w, struct job *job, int64_t now)
 {
     const struct clw_config *cfg = w->cfg;
     int64_t retry_after = job->has_last ? job->last.retry_after_ms : -1;
-    int64_t delay = clw_backoff_delay_ms(job->attempts, cfg->retry_initial_backoff_ms,
-                                         cfg->retry_max_backoff_ms, clw_rand_next(&w->rng),
-                                         retry_after);
+    int64_t delay =
+        clw_backoff_delay_ms(job->attempts, cfg->retry_initial_backoff_ms,
+                             cfg->retry_max_backoff_ms, clw_rand_next(&w->rng), retry_after);
     int64_t start = job->first_attempt_mono >= 0 ? job->first_attempt_mono : now;
     int64_t elapsed = now - start - (clw_worker_paused_total(w, now) - job->paused_base);
     if (job->first_attempt_mono >= 0 &&
@@ -373,8 +373,8 @@ static void action_answer(struct worker *w, struct job *job, enum clw_class cls,
     case CLW_CLASS_TRANSIENT:
         if (effect_unknown(&job->last, sent))
             job->ambiguous = 1;
-        CLW_LOG(CLW_LOG_INFO, &ctx, "attempt %d failed transiently (%s); will retry",
-                job->attempts, why);
+        CLW_LOG(CLW_LOG_INFO, &ctx, "attempt %d failed transiently (%s); will retry", job->attempts,
+                why);
         note_transient(w, job);
         if (!w->circuit_open && w->transient_streak >= CIRCUIT_THRESHOLD && w->streak_distinct)
             set_circuit(w, 1, now);

@@ -149,8 +149,8 @@ static void reconcile_answer(struct worker *w, struct job *job, enum clw_class c
         return;
     }
     long listed = job->describe_offset + (long)job->aux.n_links;
-    int more = job->aux.n_links > 0 && job->aux.total_count > listed &&
-               listed / 50 < RECONCILE_MAX_PAGES;
+    int more =
+        job->aux.n_links > 0 && job->aux.total_count > listed && listed / 50 < RECONCILE_MAX_PAGES;
     if (more) {
         job->describe_offset = listed;
         clw_worker_enqueue_ready(w, job, 1);

@@ -98,8 +98,8 @@ void clw_worker_job_free(struct job *job)
 
 void clw_worker_sync_pause(struct worker *w, struct part *p)
 {
-    int want = p->window_paused || w->fault_active || w->circuit_open || w->publish_stuck ||
-               w->stopping;
+    int want =
+        p->window_paused || w->fault_active || w->circuit_open || w->publish_stuck || w->stopping;
     if (p->revoking || want == p->fetch_paused)
         return;
     clw_kafka_pause(w->kafka, p->id, want);
@@ -160,8 +160,8 @@ static void copy_headers(struct job *job, const struct clw_kafka_msg *msg)
             continue;
         const char *v = job->hdrs[job->n_hdrs++].value;
         /* traceparent = version "-" trace-id (32 hex) "-" parent-id "-" flags */
-        if (strcmp(h->name, "traceparent") == 0 && v != NULL && h->value_len >= 36 &&
-            v[2] == '-' && v[35] == '-') {
+        if (strcmp(h->name, "traceparent") == 0 && v != NULL && h->value_len >= 36 && v[2] == '-' &&
+            v[35] == '-') {
             memcpy(job->trace_id, v + 3, 32);
             job->trace_id[32] = '\0';
         }

@@ -76,9 +76,9 @@ struct job {
     int64_t first_attempt_mono; /* -1 before the first attempt */
     int64_t paused_base;        /* worker paused time at the first attempt */
     int64_t call_started_mono;
-    int probe;   /* this call probes a worker fault or an open circuit */
+    int probe; /* this call probes a worker fault or an open circuit */
     enum job_phase phase;
-    int ambiguous; /* an attempt may have taken effect without an answer saying so */
+    int ambiguous;          /* an attempt may have taken effect without an answer saying so */
     struct clw_answer last; /* the last answer to the action (what the outcome reports) */
     int has_last;
     struct clw_answer aux; /* the last answer of a follow-up call (describe, task) */
@@ -113,7 +113,7 @@ struct part {
     size_t n_jobs;
     int window_paused; /* too many records pending */
     int fetch_paused;  /* what the consumer was last told */
-    int revoking; /* being revoked: its pause state is left alone */
+    int revoking;      /* being revoked: its pause state is left alone */
     int64_t stored;    /* last stored (or, exactly-once, committed) next-offset, -1 none */
     int64_t max_final; /* highest offset whose outcome became final, -1 none */
     int64_t released;  /* exactly-once: outcomes below this offset were released to publish */
@@ -142,15 +142,15 @@ struct worker {
     size_t n_parts;
     struct jobq ready;
     struct jobq held;
-    struct jobq txn;    /* exactly-once: jobs delivered in the open transaction */
-    int eos;            /* delivery.mode = exactly_once */
-    int in_txn;         /* a transaction is open */
+    struct jobq txn; /* exactly-once: jobs delivered in the open transaction */
+    int eos;         /* delivery.mode = exactly_once */
+    int in_txn;      /* a transaction is open */
     int64_t txn_started;
     size_t calling;
     size_t taken;         /* records taken and not yet done, over every partition */
     size_t taken_cap;     /* no more records are taken beyond this (flow control) */
     int64_t last_consume; /* monotonic ms of the last consumer poll */
-    size_t orphans; /* jobs of forgotten partitions still waiting for a delivery report */
+    size_t orphans;       /* jobs of forgotten partitions still waiting for a delivery report */
     uint64_t rng;
     int stopping;
     int exit_code;

@@ -126,8 +126,8 @@ static int produce_outcome(struct worker *w, struct job *job, char *err, size_t 
     const char *key = job->key != NULL ? job->key : job->req.request_id;
     size_t key_len = job->key != NULL ? job->key_len : strlen(job->req.request_id);
     job->deliveries[0] = (struct delivery){job, REC_OUTCOME};
-    return clw_kafka_produce(w->kafka, CLW_DEST_RESULTS, key, key_len, job->out, job->out_len,
-                             hdrs, n, &job->deliveries[0], err, errlen);
+    return clw_kafka_produce(w->kafka, CLW_DEST_RESULTS, key, key_len, job->out, job->out_len, hdrs,
+                             n, &job->deliveries[0], err, errlen);
 }
 
 /* The dead letter: the original key, value and headers, plus where it came from and why. */

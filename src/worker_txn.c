@@ -152,9 +152,8 @@ void clw_worker_txn_commit(struct worker *w)
     while (w->txn.head != NULL) {
         struct job *job = w->txn.head;
         clw_worker_list_remove(&w->txn, job);
-        clw_metrics_request_done(w->metrics, job->req.has_action, job->req.action,
-                                 job->succeeded, job->error_class,
-                                 (double)(now - job->received_mono) / 1000.0);
+        clw_metrics_request_done(w->metrics, job->req.has_action, job->req.action, job->succeeded,
+                                 job->error_class, (double)(now - job->received_mono) / 1000.0);
         struct part *p = job->part;
         clw_worker_job_free(job);
         if (p != NULL && p->window_paused &&

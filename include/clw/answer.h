@@ -34,8 +34,8 @@ struct clw_answer {
     char *message;    /* NULL when absent (v3: Response.Error.Message) */
     char *request_id; /* v3 Response.RequestId, NULL when absent */
     int has_task_id;
-    long long task_id; /* v2 taskId (v3: Response.TaskId when present) */
-    int body_json;     /* 1 when the body parsed as a JSON object */
+    long long task_id;      /* v2 taskId (v3: Response.TaskId when present) */
+    int body_json;          /* 1 when the body parsed as a JSON object */
     int64_t retry_after_ms; /* from a Retry-After header, -1 when absent */
     /* DescribeVpcTaskResult: data.status 0 success, 1 failed, 2 running; -1 when absent. */
     int task_status;

@@ -32,8 +32,8 @@ void clw_metrics_request_done(struct clw_metrics *m, int has_action, enum clw_ac
 /* One signed API call finished. cls: clw_class_name() of its class; code: the API's numeric
  * code, or -1 when there was none (transport failure, see http_status). Labels keep bounded
  * cardinality: unknown codes are folded into "other". */
-void clw_metrics_api_call(struct clw_metrics *m, enum clw_action action, const char *cls,
-                          long code, long http_status, double seconds);
+void clw_metrics_api_call(struct clw_metrics *m, enum clw_action action, const char *cls, long code,
+                          long http_status, double seconds);
 /* A request was scheduled for another attempt after a transient answer. */
 void clw_metrics_retry(struct clw_metrics *m);
 

@@ -10,12 +10,12 @@
 struct clw_ratelimit;
 
 struct clw_ratelimit_opts {
-    double rate;          /* configured calls per second per key; <= 0 disables limiting */
-    double burst;         /* bucket size in calls (>= 1) */
-    double min_rate;      /* the rate never shrinks below this (> 0) */
-    double decrease;      /* multiplicative factor on a throttle, e.g. 0.5 */
-    double increase;      /* additive calls/s regained per second without throttling, e.g. 1 */
-    int64_t cooldown_ms;  /* throttles closer together than this count once (e.g. 1000) */
+    double rate;         /* configured calls per second per key; <= 0 disables limiting */
+    double burst;        /* bucket size in calls (>= 1) */
+    double min_rate;     /* the rate never shrinks below this (> 0) */
+    double decrease;     /* multiplicative factor on a throttle, e.g. 0.5 */
+    double increase;     /* additive calls/s regained per second without throttling, e.g. 1 */
+    int64_t cooldown_ms; /* throttles closer together than this count once (e.g. 1000) */
 };
 
 struct clw_ratelimit *clw_ratelimit_new(const struct clw_ratelimit_opts *opts);

@@ -20,9 +20,9 @@ struct clw_request_limits {
  * (has_action 0). */
 struct clw_request {
     int valid;
-    const char *reason; /* NULL when valid, else static "NotJson", "BadVpcId", ... */
-    char *detail;       /* human-readable detail for an invalid request, NULL when valid */
-    char *request_id;   /* always set: the request's own when valid, else default_request_id */
+    const char *reason;   /* NULL when valid, else static "NotJson", "BadVpcId", ... */
+    char *detail;         /* human-readable detail for an invalid request, NULL when valid */
+    char *request_id;     /* always set: the request's own when valid, else default_request_id */
     char *raw_request_id; /* an invalid requestId, cut to 128 bytes; NULL otherwise */
     int has_action;
     enum clw_action action;

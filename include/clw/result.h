@@ -23,8 +23,8 @@ struct clw_outcome {
     long long task_id;
     const char *error_class; /* NULL on success */
     int attempts;
-    long http_status; /* published as httpStatus when > 0 */
-    int reconciled;   /* published as "reconciled": true when set */
+    long http_status;           /* published as httpStatus when > 0 */
+    int reconciled;             /* published as "reconciled": true when set */
     const char *task_status;    /* "succeeded", "failed", "timeout", "unknown"; omitted when NULL */
     const char *api_request_id; /* API 3.0 RequestId of the last attempt; omitted when NULL */
     const char *source_topic;

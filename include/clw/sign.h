@@ -23,8 +23,8 @@ char *clw_sign_string_to_sign(const char *http_method, const char *host, const c
 /* Base64(HMAC(key, msg)) into out (NUL-terminated). out must hold CLW_SIGN_B64_MAX bytes.
  * Returns 0 or -1. */
 #define CLW_SIGN_B64_MAX 64
-int clw_sign_hmac_b64(enum clw_sign_method method, const char *key, size_t key_len,
-                      const char *msg, size_t msg_len, char *out);
+int clw_sign_hmac_b64(enum clw_sign_method method, const char *key, size_t key_len, const char *msg,
+                      size_t msg_len, char *out);
 
 /* Percent-encodes every byte outside [A-Za-z0-9-_.~] as %XX (upper-case hex). Returns a malloc'd
  * string, NULL on allocation failure. */
