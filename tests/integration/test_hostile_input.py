@@ -116,6 +116,11 @@ class HostileRequests(unittest.TestCase):
             self.assertEqual(w.stop(), 0)
 
 
+def peak_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return [int(line.split()[1]) for line in f if line.startswith("VmHWM")][0]
+
+
 class _HostileEndpoint(http.server.BaseHTTPRequestHandler):
     """Answers every API call with a body or a header far over any sane size."""
 
@@ -152,31 +157,39 @@ class HostileEndpoint(unittest.TestCase):
                                                        "retry.max_backoff_ms": "200"})
                 st.workers.append(w)
                 w.wait_assigned()
+                before = peak_rss_kib(w.proc.pid)
                 st.send([{"key": "k", "value": json.dumps(
                     {"vpcId": VPC, "instanceIds": [INS], "region": REGION})}])
                 got = json.loads(st.outcome_records(1)[0]["value"])
-                with open("/proc/%d/status" % w.proc.pid) as f:
-                    hwm = [int(line.split()[1]) for line in f if line.startswith("VmHWM")][0]
+                grown = peak_rss_kib(w.proc.pid) - before
                 self.assertEqual(w.stop(), 0)
-                return got, hwm
+                return got, grown
         finally:
             server.shutdown()
             server.server_close()
 
+    # The endpoint offers 16 MiB a call over several calls; the worker's peak memory may grow by
+    # a small fraction of one. Under AddressSanitizer (freed memory is quarantined, not reused)
+    # or valgrind, peak memory says nothing about what the worker holds: the plain build's run
+    # of this test is the one that checks it.
+    MAX_GROWTH_KIB = 8 * 1024
+    MEMORY_MEANINGFUL = not (os.environ.get("ASAN_OPTIONS") or
+                             os.environ.get("CLW_WORKER_WRAPPER"))
+
     def test_oversized_body_is_cut_off(self):
-        got, hwm_kib = self.run_against("body")
+        got, grown_kib = self.run_against("body")
         self.assertEqual(got["errorClass"], "retries_exhausted")
         self.assertIsNone(got["code"])
         self.assertGreater(got["attempts"], 1)
-        if not os.environ.get("CLW_WORKER_WRAPPER"):  # under valgrind, RSS is valgrind's
-            self.assertLess(hwm_kib, 64 * 1024, "worker buffered the hostile body")
+        if self.MEMORY_MEANINGFUL:
+            self.assertLess(grown_kib, self.MAX_GROWTH_KIB, "worker buffered the hostile body")
 
     def test_oversized_header_is_cut_off(self):
-        got, hwm_kib = self.run_against("header")
+        got, grown_kib = self.run_against("header")
         self.assertEqual(got["errorClass"], "retries_exhausted")
         self.assertIsNone(got["code"])
-        if not os.environ.get("CLW_WORKER_WRAPPER"):
-            self.assertLess(hwm_kib, 64 * 1024)
+        if self.MEMORY_MEANINGFUL:
+            self.assertLess(grown_kib, self.MAX_GROWTH_KIB, "worker buffered the hostile header")
 
 
 if __name__ == "__main__":
