@@ -190,8 +190,12 @@ static void handle_seed(struct clw_sim *sim, const struct clw_sim_request *req,
     }
 }
 
-static void handle_faults(struct clw_sim *sim, const struct clw_sim_request *req,
-                          struct clw_sim_response *resp)
+/* A document endpoint: GET renders it; POST applies the JSON body under the lock first (all
+ * or nothing), then renders it. */
+static void handle_document(struct clw_sim *sim, const struct clw_sim_request *req,
+                            struct clw_sim_response *resp,
+                            int (*apply)(struct clw_sim *, const cJSON *, char *, size_t),
+                            cJSON *(*render)(const struct clw_sim *))
 {
     cJSON *doc = NULL;
     cJSON *out;
@@ -205,8 +209,8 @@ static void handle_faults(struct clw_sim *sim, const struct clw_sim_request *req
     }
     pthread_mutex_lock(&sim->lock);
     if (doc != NULL)
-        rc = clw_sim_faults_apply_json(&sim->faults, doc, err, sizeof(err));
-    out = clw_sim_faults_to_json(&sim->faults);
+        rc = apply(sim, doc, err, sizeof(err));
+    out = render(sim);
     pthread_mutex_unlock(&sim->lock);
     cJSON_Delete(doc);
     if (rc != 0) {
@@ -217,31 +221,24 @@ static void handle_faults(struct clw_sim *sim, const struct clw_sim_request *req
     }
 }
 
-static void handle_config(struct clw_sim *sim, const struct clw_sim_request *req,
-                          struct clw_sim_response *resp)
+static int apply_faults_doc(struct clw_sim *sim, const cJSON *doc, char *err, size_t errsz)
 {
-    cJSON *doc = NULL;
-    cJSON *out;
-    char err[256];
-    int rc = 0;
+    return clw_sim_faults_apply_json(&sim->faults, doc, err, errsz);
+}
 
-    if (strcmp(req->method, "POST") == 0) {
-        doc = parse_body(req, resp);
-        if (doc == NULL)
-            return;
-    }
-    pthread_mutex_lock(&sim->lock);
-    if (doc != NULL)
-        rc = apply_settings(&sim->settings, doc, err, sizeof(err));
-    out = settings_json(&sim->settings);
-    pthread_mutex_unlock(&sim->lock);
-    cJSON_Delete(doc);
-    if (rc != 0) {
-        cJSON_Delete(out);
-        respond_error(resp, 400, err);
-    } else {
-        clw_sim_respond_json(resp, 200, out);
-    }
+static cJSON *render_faults(const struct clw_sim *sim)
+{
+    return clw_sim_faults_to_json(&sim->faults);
+}
+
+static int apply_config_doc(struct clw_sim *sim, const cJSON *doc, char *err, size_t errsz)
+{
+    return apply_settings(&sim->settings, doc, err, errsz);
+}
+
+static cJSON *render_config(const struct clw_sim *sim)
+{
+    return settings_json(&sim->settings);
 }
 
 static void handle_stats(struct clw_sim *sim, struct clw_sim_response *resp)
@@ -285,9 +282,9 @@ void clw_sim_admin_handle(struct clw_sim *sim, const struct clw_sim_request *req
     else if (strcmp(name, "seed") == 0 && post)
         handle_seed(sim, req, resp);
     else if (strcmp(name, "faults") == 0 && (get || post))
-        handle_faults(sim, req, resp);
+        handle_document(sim, req, resp, apply_faults_doc, render_faults);
     else if (strcmp(name, "config") == 0 && (get || post))
-        handle_config(sim, req, resp);
+        handle_document(sim, req, resp, apply_config_doc, render_config);
     else if (strcmp(name, "state") == 0 || strcmp(name, "stats") == 0 ||
              strcmp(name, "reset") == 0 || strcmp(name, "seed") == 0)
         respond_error(resp, 405, "method not allowed");
