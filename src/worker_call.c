@@ -78,15 +78,19 @@ void clw_worker_pause_update(struct worker *w, int64_t now)
     clw_worker_sync_all_pauses(w);
 }
 
+/* The metrics state changes before the log line, so that whoever reads the log and then asks
+ * /readyz sees the new state. */
 static void set_fault(struct worker *w, int on, const char *reason, int64_t now)
 {
     w->fault_active = on;
     if (on) {
         snprintf(w->fault_reason, sizeof(w->fault_reason), "%s", reason);
         w->next_probe_mono = now + w->cfg->retry_max_backoff_ms;
+        clw_metrics_set_paused(w->metrics, CLW_PAUSE_WORKER_FAULT, 1, w->fault_reason);
         CLW_ERROR("worker fault: %s; pausing all partitions, probing every %" PRId64 " ms",
                   w->fault_reason, w->cfg->retry_max_backoff_ms);
     } else {
+        clw_metrics_set_paused(w->metrics, CLW_PAUSE_WORKER_FAULT, 0, NULL);
         CLW_WARN("worker fault cleared (%s); resuming", w->fault_reason);
         w->fault_reason[0] = '\0';
         while (w->held.head != NULL) {
@@ -95,13 +99,14 @@ static void set_fault(struct worker *w, int on, const char *reason, int64_t now)
             clw_worker_enqueue_ready(w, job, 0);
         }
     }
-    clw_metrics_set_paused(w->metrics, CLW_PAUSE_WORKER_FAULT, on, on ? w->fault_reason : NULL);
     clw_worker_pause_update(w, now);
 }
 
 static void set_circuit(struct worker *w, int open, int64_t now)
 {
     w->circuit_open = open;
+    clw_metrics_set_paused(w->metrics, CLW_PAUSE_CIRCUIT_OPEN, open,
+                           open ? "consecutive transient API failures" : NULL);
     if (open) {
         w->next_probe_mono = now + w->cfg->retry_max_backoff_ms;
         CLW_ERROR("circuit open after %d consecutive transient failures; probing every %" PRId64
@@ -110,8 +115,6 @@ static void set_circuit(struct worker *w, int open, int64_t now)
     } else {
         CLW_WARN("circuit closed");
     }
-    clw_metrics_set_paused(w->metrics, CLW_PAUSE_CIRCUIT_OPEN, open,
-                           open ? "consecutive transient API failures" : NULL);
     clw_worker_pause_update(w, now);
 }
 

@@ -203,13 +203,13 @@ static void set_publish_stuck(struct worker *w, int on, const char *why)
     if (w->publish_stuck == on)
         return;
     w->publish_stuck = on;
+    clw_metrics_set_paused(w->metrics, CLW_PAUSE_PUBLISH_ERROR, on, on ? why : NULL);
     if (on)
         CLW_ERROR("cannot publish to Kafka (%s%s%s): %s; pausing all partitions",
                   w->cfg->topic_results, w->cfg->topic_dlq[0] ? " or " : "", w->cfg->topic_dlq,
                   why);
     else
         CLW_WARN("publishing outcomes works again; resuming");
-    clw_metrics_set_paused(w->metrics, CLW_PAUSE_PUBLISH_ERROR, on, on ? why : NULL);
     clw_worker_pause_update(w, clw_clock_mono_ms());
 }
 
