@@ -192,7 +192,9 @@ static int keep_raw(struct job *job, const struct clw_kafka_msg *msg)
     return 0;
 }
 
-static void window_check(struct worker *w, struct part *p)
+/* The per-partition window: pause at worker.max_pending_per_partition records pending, resume
+ * at half (pausing drops prefetched records, so it must not flap). */
+void clw_worker_window_check(struct worker *w, struct part *p)
 {
     size_t pending = clw_offsets_pending(p->offs);
     size_t max = (size_t)w->cfg->worker_max_pending_per_partition;
@@ -269,7 +271,7 @@ void clw_worker_on_message(void *arg, const struct clw_kafka_msg *msg)
         if (rc == 1)
             clw_worker_enqueue_ready(w, job, 0);
     }
-    window_check(w, p);
+    clw_worker_window_check(w, p);
     return;
 oom:
     /* The offset stays pending, so it is never committed and is redone after a restart. */

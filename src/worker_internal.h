@@ -176,6 +176,7 @@ void clw_worker_on_assigned(void *arg, const int32_t *partitions, size_t n);
 void clw_worker_on_revoked(void *arg, const int32_t *partitions, size_t n, int lost);
 void clw_worker_sync_pause(struct worker *w, struct part *p);
 void clw_worker_sync_all_pauses(struct worker *w);
+void clw_worker_window_check(struct worker *w, struct part *p);
 void clw_worker_abandon(struct worker *w, struct job *job);
 void clw_worker_job_free(struct job *job);
 void clw_worker_forget_part(struct worker *w, struct part *p);

@@ -221,12 +221,7 @@ static void advance(struct worker *w, struct part *p)
         if (clw_kafka_store(w->kafka, p->id, cp) == 0)
             p->stored = cp;
     }
-    size_t pending = clw_offsets_pending(p->offs);
-    size_t max = (size_t)w->cfg->worker_max_pending_per_partition;
-    if (p->window_paused && pending <= max / 2) {
-        p->window_paused = 0;
-        clw_worker_sync_pause(w, p);
-    }
+    clw_worker_window_check(w, p);
 }
 
 void clw_worker_on_delivered(void *arg, void *opaque, enum clw_publish_err err, const char *errstr)

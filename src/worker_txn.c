@@ -156,11 +156,8 @@ void clw_worker_txn_commit(struct worker *w)
                                  job->error_class, (double)(now - job->received_mono) / 1000.0);
         struct part *p = job->part;
         clw_worker_job_free(job);
-        if (p != NULL && p->window_paused &&
-            clw_offsets_pending(p->offs) <= (size_t)w->cfg->worker_max_pending_per_partition / 2) {
-            p->window_paused = 0;
-            clw_worker_sync_pause(w, p);
-        }
+        if (p != NULL)
+            clw_worker_window_check(w, p);
     }
 out:
     free(ids);
