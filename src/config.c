@@ -172,10 +172,12 @@ static const struct key_def keys[K_COUNT] = {
                        "`api.endpoint`, the endpoint is `https://vpc.tencentcloudapi.com/`"},
     [K_API_RATE_LIMIT] = {"api.rate_limit", KEY_INT, OFF(api_rate_limit), "0", 0, 1000000, NULL,
                           NULL, NULL, NULL,
-                          "API calls per second per (SecretId, region, action); the rate halves "
-                          "on a throttling answer (4400, `RequestLimitExceeded`, HTTP 429) and "
-                          "grows back by max(1, rate/50) calls/s each second; `Retry-After` "
-                          "holds calls; `0` is unlimited"},
+                          "most API calls per second per (SecretId, region, action). A "
+                          "throttling answer (4400, `RequestLimitExceeded*`, HTTP 429) sets the "
+                          "rate to 0.9 x the calls the API admitted in the last second; while "
+                          "calls wait the rate grows by 2 % a second, up to this value; "
+                          "`Retry-After` holds calls. `0`: no limit until the first throttling "
+                          "answer, which starts the same limiter"},
     [K_TASK_FOLLOW] = {"task.follow", KEY_ENUM, OFF(task_follow), "false", 0, 0, booleans, NULL,
                        NULL, NULL,
                        "`true`: poll `DescribeVpcTaskResult` for the returned `taskId` until the "

@@ -197,21 +197,20 @@ static int setup(struct worker *w, char *err, size_t errlen)
     /* Enough records to keep every call slot busy while others wait for an instance or a
      * retry; the per-partition window (worker.max_pending_per_partition) still applies. */
     w->taken_cap = (size_t)cfg->worker_max_in_flight * 4 + 256;
-    if (cfg->api_rate_limit > 0) {
-        double rate = (double)cfg->api_rate_limit;
-        struct clw_ratelimit_opts ro = {
-            .rate = rate,
-            .burst = rate / 5 > 1 ? rate / 5 : 1,
-            .min_rate = rate / 100 > 0.2 ? rate / 100 : 0.2,
-            .decrease = 0.5,
-            .increase = rate / 50 > 1 ? rate / 50 : 1,
-            .cooldown_ms = 1000,
-        };
-        w->ratelimit = clw_ratelimit_new(&ro);
-        if (w->ratelimit == NULL) {
-            snprintf(err, errlen, "cannot create the rate limiter");
-            return -1;
-        }
+    /* Always on: with api.rate_limit 0 a key is limited only from its first throttling answer
+     * (contract section 8), at what the API admitted over the last second. */
+    struct clw_ratelimit_opts ro = {
+        .rate = (double)cfg->api_rate_limit,
+        .min_rate = 1,
+        .decrease = 0.9,
+        .increase = 0.02,
+        .burst_s = 0.05,
+        .cooldown_ms = 1000,
+    };
+    w->ratelimit = clw_ratelimit_new(&ro);
+    if (w->ratelimit == NULL) {
+        snprintf(err, errlen, "cannot create the rate limiter");
+        return -1;
     }
     w->metrics = clw_metrics_new();
     w->gate = clw_gate_new();

@@ -271,16 +271,14 @@ void clw_worker_dispatch(struct worker *w, int64_t now)
                 break;
             clw_worker_list_remove(&w->ready, job);
         }
-        if (w->ratelimit != NULL) {
-            char key[512];
-            rate_key(w, job, key, sizeof(key));
-            int64_t wait = clw_ratelimit_acquire(w->ratelimit, key, now);
-            if (wait > 0) {
-                /* Over the API quota: the job keeps its place; nothing starts until then. */
-                list_push(probe && w->fault_active ? &w->held : &w->ready, job, 1);
-                w->rate_hold_until = now + wait;
-                break;
-            }
+        char key[512];
+        rate_key(w, job, key, sizeof(key));
+        int64_t wait = clw_ratelimit_acquire(w->ratelimit, key, now);
+        if (wait > 0) {
+            /* Over the API quota: the job keeps its place; nothing starts until then. */
+            list_push(probe && w->fault_active ? &w->held : &w->ready, job, 1);
+            w->rate_hold_until = now + wait;
+            break;
         }
         if (start_call(w, job, now) != 0) {
             struct clw_log_ctx ctx;
@@ -378,7 +376,10 @@ static void action_answer(struct worker *w, struct job *job, enum clw_class cls,
             job->ambiguous = 1;
         CLW_LOG(CLW_LOG_INFO, &ctx, "attempt %d failed transiently (%s); will retry", job->attempts,
                 why);
-        note_transient(w, job);
+        /* Throttling says "slower", not "down": the rate limiter handles it, the circuit
+         * breaker never counts it (contract section 8). */
+        if (!clw_classify_throttled(&job->last))
+            note_transient(w, job);
         if (!w->circuit_open && w->transient_streak >= CIRCUIT_THRESHOLD && w->streak_distinct)
             set_circuit(w, 1, now);
         schedule_retry(w, job, now);
@@ -418,10 +419,13 @@ void clw_worker_on_http_done(void *opaque, struct clw_answer *ans, int sent, voi
             clw_worker_phase_action(job), clw_class_name(cls), why);
     if (cls != CLW_CLASS_WORKER_FAULT && was_probe && w->fault_active)
         set_fault(w, 0, NULL, now);
-    if (w->ratelimit != NULL && clw_classify_throttled(slot)) {
+    int throttled = clw_classify_throttled(slot);
+    if (throttled || slot->body_json) {
+        /* An answer from the API itself: it counts toward what the quota admits. */
         char key[512];
         rate_key(w, job, key, sizeof(key));
-        clw_ratelimit_throttled(w->ratelimit, key, now, slot->retry_after_ms);
+        clw_ratelimit_answered(w->ratelimit, key, now, throttled,
+                               throttled ? slot->retry_after_ms : -1);
     }
     if (job->phase == PHASE_ACTION)
         action_answer(w, job, cls, why, sent, now);
