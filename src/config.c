@@ -64,6 +64,8 @@ enum {
     K_API_ON_WORKER_FAULT,
     K_API_VERSION,
     K_API_RATE_LIMIT,
+    K_API_COALESCE_MAX_INSTANCES,
+    K_API_COALESCE_LINGER_MS,
     K_TASK_FOLLOW,
     K_DELIVERY_MODE,
     K_TASK_MAX_WAIT_MS,
@@ -178,6 +180,19 @@ static const struct key_def keys[K_COUNT] = {
                           "calls wait the rate grows by 2 % a second, up to this value; "
                           "`Retry-After` holds calls. `0`: no limit until the first throttling "
                           "answer, which starts the same limiter"},
+    [K_API_COALESCE_MAX_INSTANCES] = {"api.coalesce.max_instances", KEY_INT,
+                                      OFF(api_coalesce_max_instances), "100", 1, 1000, NULL, NULL,
+                                      NULL, NULL,
+                                      "most instance ids in one API call when requests with the "
+                                      "same action, region and `vpcId` share it (contract "
+                                      "section 8); a request is never split, so a larger one "
+                                      "still runs alone; `1` turns coalescing off"},
+    [K_API_COALESCE_LINGER_MS] = {"api.coalesce.linger_ms", KEY_INT, OFF(api_coalesce_linger_ms),
+                                  "0", 0, 60000, NULL, NULL, NULL, NULL,
+                                  "how long a ready request may wait for partners before its "
+                                  "call starts (a full call starts at once); `0`: only requests "
+                                  "that wait anyway (in-flight cap, rate limit, circuit, "
+                                  "Retry-After) are merged, so an idle worker adds no latency"},
     [K_TASK_FOLLOW] = {"task.follow", KEY_ENUM, OFF(task_follow), "false", 0, 0, booleans, NULL,
                        NULL, NULL,
                        "`true`: poll `DescribeVpcTaskResult` for the returned `taskId` until the "

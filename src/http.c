@@ -50,7 +50,6 @@ struct clw_http_call {
     int too_large;
     int64_t retry_after_ms;
     struct curl_slist *headers;        /* extra request headers (API 3.0), NULL none */
-    int api_version;                   /* which body grammar the answer is parsed with */
     struct clw_http_call *prev, *next; /* the in-flight list, or the idle list (next only) */
 };
 
@@ -528,13 +527,12 @@ static int setup_call(struct clw_http *h, struct clw_http_call *call, const char
 }
 
 int clw_http_submit(struct clw_http *h, const char *url, const char *body,
-                    const char *const *headers, int api_version, void *opaque)
+                    const char *const *headers, void *opaque)
 {
     struct clw_http_call *call = take_slot(h);
     if (call == NULL)
         return -1;
     call->opaque = opaque;
-    call->api_version = api_version;
     if (setup_call(h, call, url, body, headers) != 0 ||
         curl_multi_add_handle(h->multi, call->easy) != CURLM_OK)
         goto fail;
@@ -666,30 +664,28 @@ int clw_http_run(struct clw_http *h, clw_http_done_fn *done, void *arg)
         if (call == NULL)
             continue;
         CURLcode rc = msg->data.result;
-        struct clw_answer ans;
-        memset(&ans, 0, sizeof(ans));
-        ans.transport = transport_of(rc, call->too_large);
-        ans.retry_after_ms = call->retry_after_ms;
-        long status = 0;
-        curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
-        ans.http_status = status;
+        struct clw_http_response resp;
+        memset(&resp, 0, sizeof(resp));
+        resp.transport = transport_of(rc, call->too_large);
+        resp.retry_after_ms = call->retry_after_ms;
+        curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &resp.status);
         long uploaded = 0;
         curl_easy_getinfo(call->easy, CURLINFO_REQUEST_SIZE, &uploaded);
-        int sent = uploaded > 0 || status > 0;
-        if (ans.transport == CLW_TRANSPORT_OK && status == 200 && call->resp_len > 0) {
-            if (call->api_version == 3)
-                clw_answer_parse_body_v3(&ans, call->resp, call->resp_len);
-            else
-                clw_answer_parse_body(&ans, call->resp, call->resp_len);
+        resp.sent = uploaded > 0 || resp.status > 0;
+        if (call->resp_len > 0) {
+            resp.body = call->resp;
+            resp.body_len = call->resp_len;
         }
-        if (ans.transport != CLW_TRANSPORT_OK)
+        if (resp.transport != CLW_TRANSPORT_OK)
             CLW_DEBUG("api call failed: %s", curl_easy_strerror(rc));
         unlink_call(h, call);
         curl_multi_remove_handle(h->multi, call->easy);
         void *opaque = call->opaque;
-        recycle(h, call, ans.transport == CLW_TRANSPORT_OK);
+        call->opaque = NULL;
         finished++;
-        done(opaque, &ans, sent, arg);
+        /* The slot is recycled after the callback, which reads its response buffer. */
+        done(opaque, &resp, arg);
+        recycle(h, call, resp.transport == CLW_TRANSPORT_OK);
     }
     return finished;
 }

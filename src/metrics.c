@@ -21,6 +21,16 @@ enum { METRICS_ACTION_UNKNOWN = 2, METRICS_ACTIONS = 3 };
 static const char *const metrics_action_names[METRICS_ACTIONS] = {
     "AttachClassicLinkVpc", "DetachClassicLinkVpc", "unknown"};
 
+/* Actions of API calls: the requests' actions and the follow-up calls, any other as "other". */
+enum { METRICS_API_ACTION_OTHER = 5, METRICS_API_ACTIONS = 6 };
+static const char *const metrics_api_action_names[METRICS_API_ACTIONS] = {
+    "AttachClassicLinkVpc",         "DetachClassicLinkVpc",  "DescribeVpcClassicLink",
+    "DescribeClassicLinkInstances", "DescribeVpcTaskResult", "other"};
+
+/* Requests per call (classiclink_call_requests): bucket bounds. */
+static const unsigned metrics_call_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
+#define METRICS_CALL_BOUNDS (sizeof(metrics_call_bounds) / sizeof(metrics_call_bounds[0]))
+
 enum { METRICS_STATUS_SUCCEEDED = 0, METRICS_STATUS_FAILED, METRICS_STATUSES };
 static const char *const metrics_status_names[METRICS_STATUSES] = {"succeeded", "failed"};
 
@@ -81,7 +91,9 @@ struct metrics_partition {
 
 struct clw_metrics {
     atomic_ullong requests[METRICS_ACTIONS][METRICS_STATUSES][METRICS_ECLASSES];
-    atomic_ullong api_calls[2][METRICS_CLASSES][METRICS_CODES];
+    atomic_ullong api_calls[METRICS_API_ACTIONS][METRICS_CLASSES][METRICS_CODES];
+    atomic_ullong call_requests[METRICS_CALL_BOUNDS + 1];
+    atomic_ullong call_requests_sum;
     struct metrics_histogram api_duration;
     struct metrics_histogram request_duration;
     atomic_ullong consumed;
@@ -271,13 +283,35 @@ void clw_metrics_request_done(struct clw_metrics *m, int has_action, enum clw_ac
     metrics_observe(&m->request_duration, seconds);
 }
 
-void clw_metrics_api_call(struct clw_metrics *m, enum clw_action action, const char *cls, long code,
+static size_t metrics_api_action_index(const char *action)
+{
+    size_t a;
+
+    for (a = 0; action != NULL && a < METRICS_API_ACTION_OTHER; a++)
+        if (strcmp(action, metrics_api_action_names[a]) == 0)
+            return a;
+    return METRICS_API_ACTION_OTHER;
+}
+
+void clw_metrics_api_call(struct clw_metrics *m, const char *action, const char *cls, long code,
                           long http_status, double seconds)
 {
-    size_t a = action == CLW_ACTION_DETACH ? 1 : 0;
+    size_t a = metrics_api_action_index(action);
 
     metrics_inc(&m->api_calls[a][metrics_class_index(cls)][metrics_code_index(code, http_status)]);
     metrics_observe(&m->api_duration, seconds);
+}
+
+void clw_metrics_call_requests(struct clw_metrics *m, size_t requests)
+{
+    size_t i;
+
+    for (i = 0; i < METRICS_CALL_BOUNDS; i++)
+        if (requests <= metrics_call_bounds[i])
+            break;
+    metrics_inc(&m->call_requests[i]);
+    atomic_fetch_add_explicit(&m->call_requests_sum, (unsigned long long)requests,
+                              memory_order_relaxed);
 }
 
 void clw_metrics_retry(struct clw_metrics *m)
@@ -503,7 +537,7 @@ static void metrics_render_api_calls(struct clw_buf *b, struct clw_metrics *m)
     metrics_family(b, "classiclink_api_calls_total", "counter",
                    "Signed API calls by action, result class and API code (http_<status> or "
                    "none when the API gave no code, other for unlisted codes).");
-    for (a = 0; a < 2; a++) {
+    for (a = 0; a < METRICS_API_ACTIONS; a++) {
         for (c = 0; c < METRICS_CLASSES; c++) {
             for (k = 0; k < METRICS_CODES; k++) {
                 v = metrics_get(&m->api_calls[a][c][k]);
@@ -513,10 +547,28 @@ static void metrics_render_api_calls(struct clw_buf *b, struct clw_metrics *m)
                 clw_buf_printf(b,
                                "classiclink_api_calls_total{action=\"%s\",class=\"%s\","
                                "code=\"%s\"} %llu\n",
-                               metrics_action_names[a], metrics_class_names[c], code, v);
+                               metrics_api_action_names[a], metrics_class_names[c], code, v);
             }
         }
     }
+}
+
+static void metrics_render_call_requests(struct clw_buf *b, struct clw_metrics *m)
+{
+    static const char name[] = "classiclink_call_requests";
+    size_t i;
+    unsigned long long cum = 0;
+
+    metrics_family(b, name, "histogram",
+                   "Requests carried by one Attach/Detach call (1 when a request ran alone).");
+    for (i = 0; i < METRICS_CALL_BOUNDS; i++) {
+        cum += metrics_get(&m->call_requests[i]);
+        clw_buf_printf(b, "%s_bucket{le=\"%u\"} %llu\n", name, metrics_call_bounds[i], cum);
+    }
+    cum += metrics_get(&m->call_requests[METRICS_CALL_BOUNDS]);
+    clw_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
+    clw_buf_printf(b, "%s_sum %llu\n", name, metrics_get(&m->call_requests_sum));
+    clw_buf_printf(b, "%s_count %llu\n", name, cum);
 }
 
 static void metrics_render_partitions(struct clw_buf *b, struct clw_metrics *m)
@@ -574,6 +626,7 @@ char *clw_metrics_render(struct clw_metrics *m, size_t *len)
     metrics_render_api_calls(&b, m);
     metrics_render_histogram(&b, "classiclink_api_call_duration_seconds",
                              "Duration of one signed API call.", &m->api_duration);
+    metrics_render_call_requests(&b, m);
     metrics_family(&b, "classiclink_retries_total", "counter",
                    "Requests scheduled for another attempt after a transient answer.");
     clw_buf_printf(&b, "classiclink_retries_total %llu\n", metrics_get(&m->retries));

@@ -78,7 +78,7 @@ int clw_offsets_add(struct clw_offsets *t, int64_t offset)
 
     /* Kafka offsets are >= 0; INT64_MAX is refused so that offset + 1 never overflows. */
     if (t == NULL || offset < 0 || offset == INT64_MAX || offset <= t->last_added)
-        return -1;
+        return 1;
     if (t->count == t->cap && offsets_resize(t, t->cap * 2) != 0)
         return -1;
     e = offsets_at(t, t->count);

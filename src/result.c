@@ -302,6 +302,10 @@ static char *encode(const struct clw_outcome *o, size_t message_max, size_t code
         clw_buf_puts(&b, ",\"apiRequestId\":");
         put_string(&b, o->api_request_id, 128);
     }
+    if (o->coalesced > 0) {
+        clw_buf_puts(&b, ",\"coalesced\":");
+        put_int(&b, o->coalesced);
+    }
     clw_buf_append(&b, ",\"source\":{\"topic\":", 19);
     put_string(&b, o->source_topic, SIZE_MAX);
     clw_buf_append(&b, ",\"partition\":", 13);

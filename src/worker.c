@@ -10,7 +10,6 @@
 
 #include "clw/backoff.h"
 #include "clw/clock.h"
-#include "clw/ratelimit.h"
 #include "worker_internal.h"
 
 /* Largest response body accepted from the API; a v2 answer is a few hundred bytes. */
@@ -23,35 +22,23 @@
 /* Upper bound on one wait, so housekeeping runs even when idle. */
 #define IDLE_WAIT_MS 1000
 
-static struct job *job_of_timer(struct clw_timer *tm)
-{
-    return (struct job *)((char *)tm - offsetof(struct job, timer));
-}
-
-void clw_worker_on_timer(struct worker *w, struct job *job, int64_t now)
-{
-    (void)now;
-    if (job->state == JOB_BACKOFF)
-        clw_worker_enqueue_ready(w, job, 0);
-    else if (job->state == JOB_REPUBLISH)
-        clw_worker_publish(w, job);
-}
-
 static int wait_timeout(const struct worker *w, int64_t now, int max_wait_ms)
 {
-    int64_t wait = max_wait_ms;
+    int64_t wait = clw_sched_wait_ms(w, now, max_wait_ms);
     struct clw_timer *tm = clw_timers_peek(&w->timers);
     if (tm != NULL && tm->due - now < wait)
         wait = tm->due - now;
+    if (w->untimed.len > 0)
+        wait = 0;
     if ((w->fault_active || w->circuit_open) && !w->probe_in_flight &&
         w->next_probe_mono - now < wait)
         wait = w->next_probe_mono - now;
     if (w->in_txn && w->txn_started + 100 - now < wait)
         wait = w->txn_started + 100 - now;
-    if (w->rate_hold_until > now && w->rate_hold_until - now < wait)
-        wait = w->rate_hold_until - now;
-    else if (w->ready.len > 0 && w->calling < (size_t)w->cfg->worker_max_in_flight &&
-             !w->fault_active && !w->circuit_open && w->rate_hold_until <= now)
+    /* Work the scheduler could start now (it found no rate-limit or linger wait). */
+    const struct sched *s = &w->sched;
+    if (!w->fault_active && !w->circuit_open && s->rate_wait_until == 0 &&
+        s->running < (size_t)w->cfg->worker_max_in_flight && (s->queued.len > 0 || s->ready > 0))
         wait = 0;
     return wait < 0 ? 0 : (int)wait;
 }
@@ -107,12 +94,8 @@ void clw_worker_turn(struct worker *w, int consume, int max_wait_ms)
             w->last_consume = now;
         }
     }
-    for (;;) {
-        struct clw_timer *tm = clw_timers_pop_due(&w->timers, now);
-        if (tm == NULL)
-            break;
-        clw_worker_on_timer(w, job_of_timer(tm), now);
-    }
+    clw_publish_tick(w, now);
+    clw_sched_tick(w, now);
     clw_worker_dispatch(w, now);
     if (w->eos)
         clw_worker_txn_tick(w, now);
@@ -184,8 +167,8 @@ static int start_transactions(struct worker *w)
 static int setup(struct worker *w, char *err, size_t errlen)
 {
     const struct clw_config *cfg = w->cfg;
-    snprintf(w->endpoint, sizeof(w->endpoint), "%s", cfg->api_endpoint);
-    if (clw_config_parse_endpoint(w->endpoint, &w->ep, err, errlen) != 0)
+    w->api = clw_api_new(cfg, err, errlen);
+    if (w->api == NULL)
         return -1;
     w->limits.max_bytes = (size_t)64 * 1024;
     w->limits.max_instances = (size_t)cfg->worker_max_instances_per_request;
@@ -197,24 +180,10 @@ static int setup(struct worker *w, char *err, size_t errlen)
     /* Enough records to keep every call slot busy while others wait for an instance or a
      * retry; the per-partition window (worker.max_pending_per_partition) still applies. */
     w->taken_cap = (size_t)cfg->worker_max_in_flight * 4 + 256;
-    /* Always on: with api.rate_limit 0 a key is limited only from its first throttling answer
-     * (contract section 8), at what the API admitted over the last second. */
-    struct clw_ratelimit_opts ro = {
-        .rate = (double)cfg->api_rate_limit,
-        .min_rate = 1,
-        .decrease = 0.9,
-        .increase = 0.02,
-        .burst_s = 0.05,
-        .cooldown_ms = 1000,
-    };
-    w->ratelimit = clw_ratelimit_new(&ro);
-    if (w->ratelimit == NULL) {
-        snprintf(err, errlen, "cannot create the rate limiter");
+    if (clw_sched_init(w, err, errlen) != 0)
         return -1;
-    }
     w->metrics = clw_metrics_new();
-    w->gate = clw_gate_new();
-    if (w->metrics == NULL || w->gate == NULL) {
+    if (w->metrics == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -258,7 +227,7 @@ static void drain(struct worker *w)
     if (w->exit_code == CLW_EXIT_FATAL)
         return; /* the clients are unusable: nothing more can be published or committed */
     clw_worker_sync_all_pauses(w);
-    CLW_INFO("stopping: %zu call(s) in flight", w->calling);
+    CLW_INFO("stopping: %zu call(s) in flight", w->sched.running);
     struct part **list = calloc(w->n_parts ? w->n_parts : 1, sizeof(*list));
     if (list == NULL)
         return; /* nothing drained: whatever is uncommitted is redone after the restart */
@@ -287,10 +256,10 @@ static void teardown(struct worker *w)
     if (w->httpd != NULL)
         clw_httpd_stop(w->httpd);
     clw_http_free(w->http);
-    clw_gate_free(w->gate);
+    clw_sched_fini(w);
     clw_timers_free(&w->timers);
     clw_metrics_free(w->metrics);
-    clw_ratelimit_free(w->ratelimit);
+    clw_api_free(w->api);
     free(w->parts);
 }
 
@@ -322,7 +291,7 @@ int clw_worker_run(struct clw_config *cfg, const struct clw_worker_io *io)
     }
     CLW_INFO("classiclink-worker %s consuming %s (group %s), publishing to %s, API %s%s",
              CLW_VERSION, cfg->topic_requests, cfg->kafka_group_id, cfg->topic_results,
-             w.ep.https ? "https://" : "http://", w.ep.host);
+             clw_api_https(w.api) ? "https://" : "http://", clw_api_host(w.api));
     while (!*io->stop && !w.stopping) {
         if (*io->hup) {
             *io->hup = 0;

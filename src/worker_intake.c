@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "clw/clock.h"
+#include "clw/coalesce.h"
 #include "worker_internal.h"
 
 /* Request headers carried unchanged to the outcome (contract section 3). */
@@ -56,7 +57,7 @@ static void part_link(struct part *p, struct job *job)
     job->w->taken++;
 }
 
-static void part_unlink(struct job *job)
+void clw_part_unlink(struct job *job)
 {
     struct part *p = job->part;
     if (p == NULL)
@@ -71,29 +72,6 @@ static void part_unlink(struct job *job)
     p->n_jobs--;
     job->w->taken--;
     job->part = NULL;
-}
-
-void clw_worker_job_free(struct job *job)
-{
-    part_unlink(job);
-    clw_request_free(&job->req);
-    clw_answer_free(&job->last);
-    clw_answer_free(&job->aux);
-    free(job->found);
-    free(job->key);
-    for (size_t i = 0; i < job->n_hdrs; i++) {
-        free((char *)job->hdrs[i].name);
-        free((void *)job->hdrs[i].value);
-    }
-    free(job->hdrs);
-    for (size_t i = 0; i < job->n_raw_hdrs; i++) {
-        free((char *)job->raw_hdrs[i].name);
-        free((void *)job->raw_hdrs[i].value);
-    }
-    free(job->raw_hdrs);
-    free(job->raw_value);
-    free(job->out);
-    free(job);
 }
 
 void clw_worker_sync_pause(struct worker *w, struct part *p)
@@ -143,21 +121,24 @@ static int is_carried(const char *name)
     return 0;
 }
 
-/* Copies the carried request headers; the traceparent's trace id goes into the log context. */
-static void copy_headers(struct job *job, const struct clw_kafka_msg *msg)
+/* Copies the carried request headers; the traceparent's trace id goes into the log context.
+ * Returns 0, or -1 when out of memory. */
+static int copy_headers(struct job *job, const struct clw_kafka_msg *msg)
 {
     size_t n = 0;
     for (size_t i = 0; i < msg->n_headers; i++)
         n += (size_t)is_carried(msg->headers[i].name);
     if (n == 0)
-        return;
+        return 0;
     job->hdrs = calloc(n, sizeof(*job->hdrs));
     if (job->hdrs == NULL)
-        return;
+        return -1;
     for (size_t i = 0; i < msg->n_headers; i++) {
         const struct clw_kafka_header *h = &msg->headers[i];
-        if (!is_carried(h->name) || copy_header(&job->hdrs[job->n_hdrs], h) != 0)
+        if (!is_carried(h->name))
             continue;
+        if (copy_header(&job->hdrs[job->n_hdrs], h) != 0)
+            return -1;
         const char *v = job->hdrs[job->n_hdrs++].value;
         /* traceparent = version "-" trace-id (32 hex) "-" parent-id "-" flags */
         if (strcmp(h->name, "traceparent") == 0 && v != NULL && h->value_len >= 36 && v[2] == '-' &&
@@ -166,6 +147,7 @@ static void copy_headers(struct job *job, const struct clw_kafka_msg *msg)
             job->trace_id[32] = '\0';
         }
     }
+    return 0;
 }
 
 /* Keeps the original value and headers of an invalid record for the dead-letter topic. */
@@ -207,16 +189,50 @@ void clw_worker_window_check(struct worker *w, struct part *p)
     }
 }
 
+/* Out of memory while taking a record: stop, so that nothing commits past it (its offset stays
+ * pending, or was never taken) and the next owner redoes it. Exit status 2. */
+static void intake_oom(struct worker *w, const struct clw_kafka_msg *msg)
+{
+    CLW_ERROR("out of memory taking %s [%d] offset %lld; stopping (exit 2) so that nothing is "
+              "lost",
+              msg->topic, (int)msg->partition, (long long)msg->offset);
+    w->exit_code = CLW_EXIT_FATAL;
+    w->stopping = 1;
+}
+
+/* The record's default request id and, for a valid request, its coalescing key. */
+static int job_decode(struct worker *w, struct job *job, const struct clw_kafka_msg *msg)
+{
+    char default_id[300];
+    snprintf(default_id, sizeof(default_id), "%s:%d:%lld", msg->topic, (int)msg->partition,
+             (long long)msg->offset);
+    if (clw_request_parse(&job->req, msg->value, msg->value_len, default_id, &w->limits) != 0)
+        return -1;
+    if (!job->req.valid)
+        return 0;
+    char key[512];
+    if (clw_coalesce_key(key, sizeof(key), job->req.action, job->req.region, job->req.vpc_id) != 0)
+        return -1; /* validated ids are short: cannot happen */
+    job->group = strdup(key);
+    return job->group != NULL ? 0 : -1;
+}
+
 void clw_worker_on_message(void *arg, const struct clw_kafka_msg *msg)
 {
     struct worker *w = arg;
+    if (w->stopping)
+        return; /* not taken: redone after the restart */
     struct part *p = part_get(w, msg->partition, 1);
     if (p == NULL) {
-        CLW_ERROR("out of memory taking %s [%d] offset %lld", msg->topic, (int)msg->partition,
-                  (long long)msg->offset);
-        return; /* not marked taken: the offset is never stored past it */
+        intake_oom(w, msg);
+        return;
     }
-    if (clw_offsets_add(p->offs, msg->offset) != 0) {
+    int added = clw_offsets_add(p->offs, msg->offset);
+    if (added < 0) {
+        intake_oom(w, msg);
+        return;
+    }
+    if (added > 0) {
         /* Already taken in this assignment (a re-delivery): its first copy is in progress. */
         CLW_DEBUG("skipping re-delivered %s [%d] offset %lld", msg->topic, (int)msg->partition,
                   (long long)msg->offset);
@@ -224,11 +240,12 @@ void clw_worker_on_message(void *arg, const struct clw_kafka_msg *msg)
     }
     clw_metrics_consumed(w->metrics);
     struct job *job = calloc(1, sizeof(*job));
-    if (job == NULL)
-        goto oom;
+    if (job == NULL) {
+        intake_oom(w, msg);
+        return;
+    }
     job->w = w;
     job->offset = msg->offset;
-    job->first_attempt_mono = -1;
     job->enqueued_ms = msg->timestamp_ms;
     job->received_ms = clw_clock_wall_ms();
     job->received_mono = clw_clock_mono_ms();
@@ -242,15 +259,10 @@ void clw_worker_on_message(void *arg, const struct clw_kafka_msg *msg)
         job->key[msg->key_len] = '\0';
         job->key_len = msg->key_len;
     }
-    copy_headers(job, msg);
-
-    char default_id[300];
-    snprintf(default_id, sizeof(default_id), "%s:%d:%lld", msg->topic, (int)msg->partition,
-             (long long)msg->offset);
-    if (clw_request_parse(&job->req, msg->value, msg->value_len, default_id, &w->limits) != 0)
+    if (copy_headers(job, msg) != 0 || job_decode(w, job, msg) != 0)
         goto oom;
     struct clw_log_ctx ctx;
-    clw_worker_log_ctx(job, &ctx);
+    clw_job_log_ctx(job, &ctx);
     if (!job->req.valid) {
         CLW_LOG(CLW_LOG_INFO, &ctx, "invalid request: %s: %s", job->req.reason,
                 job->req.detail ? job->req.detail : "");
@@ -259,26 +271,18 @@ void clw_worker_on_message(void *arg, const struct clw_kafka_msg *msg)
                 goto oom;
             job->to_send |= REC_DEAD_LETTER;
         }
-        clw_worker_finalize(w, job, 0, "invalid_request");
+        clw_job_decide(w, job, 0, "invalid_request");
     } else {
         CLW_LOG(CLW_LOG_DEBUG, &ctx, "request taken: %s %s, %zu instance(s)",
                 clw_action_name(job->req.action), job->req.vpc_id, job->req.n_instances);
-        job->state = JOB_GATED;
-        int rc = clw_gate_enter(w->gate, job, (const char *const *)job->req.instance_ids,
-                                job->req.n_instances, &job->ticket);
-        if (rc < 0)
-            goto oom;
-        if (rc == 1)
-            clw_worker_enqueue_ready(w, job, 0);
+        clw_job_fire(w, job, JEV_VALID);
     }
     clw_worker_window_check(w, p);
     return;
 oom:
-    /* The offset stays pending, so it is never committed and is redone after a restart. */
-    CLW_ERROR("out of memory taking %s [%d] offset %lld", msg->topic, (int)msg->partition,
-              (long long)msg->offset);
-    if (job != NULL)
-        clw_worker_job_free(job);
+    /* The offset stays pending: never committed past, redone after the restart. */
+    clw_job_free(job);
+    intake_oom(w, msg);
 }
 
 void clw_worker_on_assigned(void *arg, const int32_t *partitions, size_t n)
@@ -300,59 +304,12 @@ void clw_worker_on_assigned(void *arg, const int32_t *partitions, size_t n)
     clw_worker_sync_all_pauses(w);
 }
 
-/* Removes a job that will get no outcome from this worker: it is redone by whoever consumes its
- * partition next. A job whose outcome is being published cannot be taken back: it becomes an
- * orphan, freed by its delivery report. */
-void clw_worker_abandon(struct worker *w, struct job *job)
-{
-    if (job->unacked != 0) {
-        /* Records in flight name this job: their delivery reports free it. */
-        clw_timers_disarm(&w->timers, &job->timer);
-        job->to_send = 0;
-        part_unlink(job);
-        w->orphans++;
-        return;
-    }
-    switch (job->state) {
-    case JOB_PUBLISHING:
-        break;
-    case JOB_CALLING:
-        if (clw_http_cancel(w->http, job))
-            w->calling--;
-        if (job->probe)
-            w->probe_in_flight = 0;
-        break;
-    case JOB_READY:
-        clw_worker_list_remove(&w->ready, job);
-        break;
-    case JOB_HELD:
-        clw_worker_list_remove(&w->held, job);
-        break;
-    case JOB_BACKOFF:
-    case JOB_REPUBLISH:
-        clw_timers_disarm(&w->timers, &job->timer);
-        break;
-    case JOB_IN_TXN:
-        clw_worker_list_remove(&w->txn, job);
-        break;
-    case JOB_ORDERED:
-    case JOB_GATED:
-        break;
-    }
-    if (job->ticket != NULL) {
-        struct clw_gate_ticket *t = job->ticket;
-        job->ticket = NULL;
-        clw_gate_leave(w->gate, t, clw_worker_gate_ready, w);
-    }
-    clw_worker_job_free(job);
-}
-
 void clw_worker_forget_part(struct worker *w, struct part *p)
 {
     struct job *next;
     for (struct job *job = p->jobs; job != NULL; job = next) {
         next = job->pnext; /* abandoning frees this job only */
-        clw_worker_abandon(w, job);
+        clw_job_abandon(w, job);
     }
     w->parts[p->id] = NULL;
     clw_metrics_forget_partition(w->metrics, p->id);
@@ -368,15 +325,13 @@ static void part_wind_down(struct worker *w, struct part *p)
 {
     int64_t limit = p->max_final;
     for (struct job *job = p->jobs; job != NULL; job = job->pnext)
-        if ((job->state == JOB_CALLING || job->state == JOB_PUBLISHING ||
-             job->state == JOB_REPUBLISH || job->attempts > 0) &&
-            job->offset > limit)
+        if (clw_job_started(job) && job->offset > limit)
             limit = job->offset;
     struct job *next;
     for (struct job *job = p->jobs; job != NULL; job = next) {
         next = job->pnext;
         if (job->offset > limit)
-            clw_worker_abandon(w, job);
+            clw_job_abandon(w, job);
     }
 }
 

@@ -1,4 +1,5 @@
-/* Worker outcomes: encode the final outcome, publish it, and store offsets once acknowledged. */
+/* Worker outcomes: encode a final job's outcome, produce it (and its dead letter), report the
+ * delivery to the life cycle, and store a partition's commit point when it moves. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,21 +13,13 @@
  * failure. */
 #define REPUBLISH_MS 200
 
-void clw_worker_log_ctx(const struct job *job, struct clw_log_ctx *ctx)
-{
-    ctx->request_id = job->req.request_id;
-    ctx->topic = job->w->cfg->topic_requests;
-    ctx->partition = job->part != NULL ? job->part->id : -1;
-    ctx->offset = job->offset;
-    ctx->trace_id = job->trace_id[0] ? job->trace_id : NULL;
-}
-
-/* Fills the outcome's API fields from the last answer (contract section 4). */
+/* Fills the outcome's API fields from the last Attach/Detach answer (contract section 4). */
 static void answer_fields(const struct job *job, struct clw_outcome *o)
 {
-    if (!job->has_last)
+    if (job->last == NULL)
         return;
-    const struct clw_answer *a = &job->last;
+    const struct clw_answer *a = &job->last->a;
+    o->coalesced = (long)job->last->members;
     const char *transport = clw_classify_transport_desc(a);
     if (transport != NULL) {
         o->code_desc = transport;
@@ -82,33 +75,6 @@ static int encode_outcome(struct worker *w, struct job *job)
     return job->out != NULL ? 0 : -1;
 }
 
-void clw_worker_finalize(struct worker *w, struct job *job, int succeeded, const char *error_class)
-{
-    job->succeeded = succeeded;
-    job->error_class = error_class;
-    job->completed_ms = clw_clock_wall_ms();
-    if (job->part != NULL && job->offset > job->part->max_final)
-        job->part->max_final = job->offset;
-
-    struct clw_log_ctx ctx;
-    clw_worker_log_ctx(job, &ctx);
-    CLW_LOG(succeeded ? CLW_LOG_DEBUG : CLW_LOG_INFO, &ctx, "outcome %s%s%s after %d attempt(s)",
-            succeeded ? "succeeded" : "failed", error_class ? ": " : "",
-            error_class ? error_class : "", job->attempts);
-
-    job->to_send |= REC_OUTCOME;
-    /* The outcome is final: later requests on the same instances may start. */
-    if (job->ticket != NULL) {
-        struct clw_gate_ticket *t = job->ticket;
-        job->ticket = NULL;
-        clw_gate_leave(w->gate, t, clw_worker_gate_ready, w);
-    }
-    if (w->eos && job->part != NULL)
-        clw_worker_txn_hold(w, job);
-    else
-        clw_worker_publish(w, job);
-}
-
 static int produce_outcome(struct worker *w, struct job *job, char *err, size_t errlen)
 {
     struct clw_kafka_header hdrs[4 + 5];
@@ -162,15 +128,43 @@ static int produce_dead_letter(struct worker *w, struct job *job, char *err, siz
     return rc;
 }
 
+/* The job's records go out again after delay ms. */
+void clw_publish_retry_later(struct worker *w, struct job *job, int64_t delay)
+{
+    if (job->timer.idx != CLW_TIMER_IDLE || job->untimed)
+        return; /* already due */
+    if (clw_timers_arm(&w->timers, &job->timer, clw_clock_mono_ms() + delay) != 0) {
+        job->untimed = 1; /* no memory for a timer: next turn */
+        clw_jobq_push(&w->untimed, job, 0);
+    }
+}
+
+/* Serves jobs whose records are due to be produced again. */
+void clw_publish_tick(struct worker *w, int64_t now)
+{
+    while (w->untimed.head != NULL) {
+        struct job *job = w->untimed.head;
+        clw_jobq_remove(&w->untimed, job);
+        job->untimed = 0;
+        clw_publish_start(w, job);
+    }
+    for (;;) {
+        struct clw_timer *tm = clw_timers_pop_due(&w->timers, now);
+        if (tm == NULL)
+            break;
+        clw_publish_start(w, (struct job *)((char *)tm - offsetof(struct job, timer)));
+    }
+}
+
 /* Produces every record of the job still to send; a refused one is tried again later. */
-void clw_worker_publish(struct worker *w, struct job *job)
+void clw_publish_start(struct worker *w, struct job *job)
 {
     if (job->out == NULL && encode_outcome(w, job) != 0) {
         struct clw_log_ctx ctx;
-        clw_worker_log_ctx(job, &ctx);
+        clw_job_log_ctx(job, &ctx);
         CLW_LOG(CLW_LOG_ERROR, &ctx, "cannot encode the outcome (out of memory); retrying");
-        job->state = JOB_REPUBLISH;
-        clw_timers_arm(&w->timers, &job->timer, clw_clock_mono_ms() + REPUBLISH_MS);
+        clw_job_fire(w, job, JEV_UNPRODUCED);
+        clw_publish_retry_later(w, job, REPUBLISH_MS);
         return;
     }
     if (clw_worker_txn_ensure(w) != 0)
@@ -185,17 +179,17 @@ void clw_worker_publish(struct worker *w, struct job *job)
                                     : produce_dead_letter(w, job, err, sizeof(err));
         if (rc != 0) {
             struct clw_log_ctx ctx;
-            clw_worker_log_ctx(job, &ctx);
+            clw_job_log_ctx(job, &ctx);
             CLW_LOG(CLW_LOG_WARN, &ctx, "cannot queue the %s: %s; retrying",
                     rec == REC_OUTCOME ? "outcome" : "dead letter", err);
-            job->state = JOB_REPUBLISH;
-            clw_timers_arm(&w->timers, &job->timer, clw_clock_mono_ms() + REPUBLISH_MS);
+            clw_job_fire(w, job, JEV_UNPRODUCED);
+            clw_publish_retry_later(w, job, REPUBLISH_MS);
             return;
         }
         job->to_send &= ~(unsigned)rec;
         job->unacked |= (unsigned)rec;
     }
-    job->state = JOB_PUBLISHING;
+    clw_job_fire(w, job, JEV_PRODUCED);
 }
 
 static void set_publish_stuck(struct worker *w, int on, const char *why)
@@ -214,7 +208,7 @@ static void set_publish_stuck(struct worker *w, int on, const char *why)
 }
 
 /* Stores the partition's commit point when it moved. */
-static void advance(struct worker *w, struct part *p)
+void clw_offsets_advance(struct worker *w, struct part *p)
 {
     int64_t cp = clw_offsets_commit_point(p->offs);
     if (cp >= 0 && cp > p->stored) {
@@ -229,28 +223,27 @@ void clw_worker_on_delivered(void *arg, void *opaque, enum clw_publish_err err, 
     struct worker *w = arg;
     struct delivery *d = opaque;
     struct job *job = d->job;
-    int64_t now = clw_clock_mono_ms();
     job->unacked &= ~(unsigned)d->rec;
     if (job->part == NULL) { /* orphan: its partition is gone, so is the duty to publish */
         if (job->unacked == 0) {
             w->orphans--;
-            clw_worker_job_free(job);
+            clw_job_free(job);
         }
         return;
     }
     if (err != CLW_PUBLISH_OK) {
         clw_metrics_set_producer_ok(w->metrics, 0);
         struct clw_log_ctx ctx;
-        clw_worker_log_ctx(job, &ctx);
+        clw_job_log_ctx(job, &ctx);
         CLW_LOG(CLW_LOG_WARN, &ctx, "%s not acknowledged: %s; producing it again",
                 d->rec == REC_OUTCOME ? "outcome" : "dead letter", errstr);
         if (err == CLW_PUBLISH_STUCK)
             set_publish_stuck(w, 1, errstr);
         job->to_send |= (unsigned)d->rec;
-        job->state = JOB_REPUBLISH;
-        int64_t delay = err == CLW_PUBLISH_STUCK ? w->cfg->retry_max_backoff_ms : REPUBLISH_MS;
-        if (job->timer.idx == CLW_TIMER_IDLE)
-            clw_timers_arm(&w->timers, &job->timer, now + delay);
+        if (job->state != JOB_REPUBLISH)
+            clw_job_fire(w, job, JEV_UNPRODUCED);
+        clw_publish_retry_later(
+            w, job, err == CLW_PUBLISH_STUCK ? w->cfg->retry_max_backoff_ms : REPUBLISH_MS);
         return;
     }
     clw_metrics_set_producer_ok(w->metrics, 1);
@@ -258,15 +251,5 @@ void clw_worker_on_delivered(void *arg, void *opaque, enum clw_publish_err err, 
         set_publish_stuck(w, 0, NULL);
     if (job->unacked != 0 || job->to_send != 0)
         return; /* the other record is still on its way */
-    if (w->eos) {
-        clw_worker_txn_delivered(w, job); /* done when the transaction commits */
-        return;
-    }
-    clw_metrics_request_done(w->metrics, job->req.has_action, job->req.action, job->succeeded,
-                             job->error_class, (double)(now - job->received_mono) / 1000.0);
-    struct part *p = job->part;
-    int64_t offset = job->offset;
-    clw_worker_job_free(job);
-    clw_offsets_done(p->offs, offset);
-    advance(w, p);
+    clw_job_fire(w, job, JEV_DELIVERED);
 }

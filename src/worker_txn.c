@@ -41,7 +41,6 @@ int clw_worker_txn_ensure(struct worker *w)
 void clw_worker_txn_hold(struct worker *w, struct job *job)
 {
     struct part *p = job->part;
-    job->state = JOB_ORDERED;
     clw_offsets_done(p->offs, job->offset);
     int64_t cp = clw_offsets_commit_point(p->offs);
     if (cp <= p->released)
@@ -51,7 +50,7 @@ void clw_worker_txn_hold(struct worker *w, struct job *job)
     for (struct job *j = p->jobs; j != NULL; j = next) {
         next = j->pnext;
         if (j->state == JOB_ORDERED && j->offset < cp)
-            clw_worker_publish(w, j);
+            clw_job_fire(w, j, JEV_RELEASED);
     }
 }
 
@@ -59,15 +58,7 @@ void clw_worker_txn_hold(struct worker *w, struct job *job)
  * commit. */
 void clw_worker_txn_delivered(struct worker *w, struct job *job)
 {
-    job->state = JOB_IN_TXN;
-    job->next = NULL;
-    job->prev = w->txn.tail;
-    if (w->txn.tail != NULL)
-        w->txn.tail->next = job;
-    else
-        w->txn.head = job;
-    w->txn.tail = job;
-    w->txn.len++;
+    clw_jobq_push(&w->txn, job, 0);
 }
 
 /* 1 while a finished job still has a record to produce again: its offset is marked done, so no
@@ -85,15 +76,14 @@ static int republish_pending(const struct worker *w)
 /* The aborted transaction's outcomes are produced again in the next one. */
 static void requeue(struct worker *w)
 {
-    int64_t now = clw_clock_mono_ms();
     while (w->txn.head != NULL) {
         struct job *job = w->txn.head;
-        clw_worker_list_remove(&w->txn, job);
+        clw_jobq_remove(&w->txn, job);
         job->to_send = REC_OUTCOME;
         if (w->cfg->topic_dlq[0] != '\0' && !job->req.valid)
             job->to_send |= REC_DEAD_LETTER;
-        job->state = JOB_REPUBLISH;
-        clw_timers_arm(&w->timers, &job->timer, now);
+        clw_job_fire(w, job, JEV_ABORTED);
+        clw_publish_retry_later(w, job, 0);
     }
 }
 
@@ -148,16 +138,10 @@ void clw_worker_txn_commit(struct worker *w)
     }
     for (size_t i = 0; i < n; i++)
         w->parts[ids[i]]->stored = offs[i];
-    int64_t now = clw_clock_mono_ms();
     while (w->txn.head != NULL) {
         struct job *job = w->txn.head;
-        clw_worker_list_remove(&w->txn, job);
-        clw_metrics_request_done(w->metrics, job->req.has_action, job->req.action, job->succeeded,
-                                 job->error_class, (double)(now - job->received_mono) / 1000.0);
-        struct part *p = job->part;
-        clw_worker_job_free(job);
-        if (p != NULL)
-            clw_worker_window_check(w, p);
+        clw_jobq_remove(&w->txn, job);
+        clw_job_fire(w, job, JEV_COMMITTED);
     }
 out:
     free(ids);

@@ -52,7 +52,9 @@ struct clw_config {
     char *api_ca_file;
     enum clw_fault_policy api_on_worker_fault;
     enum clw_api_version api_version;
-    int64_t api_rate_limit; /* calls/s per SecretId+region+action, 0 = unlimited */
+    int64_t api_rate_limit; /* calls/s per SecretId+region+action, 0 = until throttled */
+    int64_t api_coalesce_max_instances;
+    int64_t api_coalesce_linger_ms;
     /* task follow-up */
     int task_follow; /* 0 false, 1 true */
     int64_t task_max_wait_ms;

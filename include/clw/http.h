@@ -18,10 +18,20 @@ struct clw_http_opts {
     long max_connections;       /* connection cache size (>= calls in flight) */
 };
 
-/* Called once per finished call with its answer (transport, status, decoded body, Retry-After).
- * The answer is owned by the callee, who must clw_answer_free() it. sent is 1 when the request
- * was (at least partly) written to the server, so its effect is unknown on a failure. */
-typedef void(clw_http_done_fn)(void *opaque, struct clw_answer *ans, int sent, void *arg);
+/* The result of one finished call, borrowed for the duration of the done callback. body is the
+ * response body (NUL-terminated, body_len bytes; NULL when none arrived). sent is 1 when the
+ * request was (at least partly) written to the server, so its effect is unknown on a failure. */
+struct clw_http_response {
+    enum clw_transport transport;
+    long status; /* 0 when no response */
+    const char *body;
+    size_t body_len;
+    int64_t retry_after_ms; /* from a Retry-After header, -1 when absent */
+    int sent;
+};
+
+/* Called once per finished call with its result. */
+typedef void(clw_http_done_fn)(void *opaque, const struct clw_http_response *resp, void *arg);
 
 /* Returns a new adapter or NULL with a message in err. Calls curl_global_init once. */
 struct clw_http *clw_http_new(const struct clw_http_opts *opts, char *err, size_t errlen);
@@ -31,10 +41,9 @@ void clw_http_free(struct clw_http *h);
 /* Starts a call: GET url when body is NULL, else POST body (a form, unless headers say
  * otherwise). headers is NULL or a NULL-terminated list of "Name: value" lines added to the
  * request. url, body and headers are copied and wiped after use (they carry a signature).
- * api_version (2 or 3) selects the grammar the answer's body is parsed with. opaque comes back
- * in the done callback. Returns 0 or -1. */
+ * opaque comes back in the done callback. Returns 0 or -1. */
 int clw_http_submit(struct clw_http *h, const char *url, const char *body,
-                    const char *const *headers, int api_version, void *opaque);
+                    const char *const *headers, void *opaque);
 
 /* Aborts the call started with opaque, if any, without a callback. Returns 1 if one was
  * aborted. */

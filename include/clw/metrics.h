@@ -29,11 +29,14 @@ void clw_metrics_consumed(struct clw_metrics *m);
  * receipt to acknowledgement (classiclink_request_duration_seconds). */
 void clw_metrics_request_done(struct clw_metrics *m, int has_action, enum clw_action action,
                               int succeeded, const char *error_class, double seconds);
-/* One signed API call finished. cls: clw_class_name() of its class; code: the API's numeric
+/* One signed API call finished. action: its wire action ("AttachClassicLinkVpc",
+ * "DescribeVpcClassicLink", ...); cls: clw_class_name() of its class; code: the API's numeric
  * code, or -1 when there was none (transport failure, see http_status). Labels keep bounded
- * cardinality: unknown codes are folded into "other". */
-void clw_metrics_api_call(struct clw_metrics *m, enum clw_action action, const char *cls, long code,
+ * cardinality: unknown actions and codes are folded into "other". */
+void clw_metrics_api_call(struct clw_metrics *m, const char *action, const char *cls, long code,
                           long http_status, double seconds);
+/* An Attach/Detach call started carrying this many requests (classiclink_call_requests). */
+void clw_metrics_call_requests(struct clw_metrics *m, size_t requests);
 /* A request was scheduled for another attempt after a transient answer. */
 void clw_metrics_retry(struct clw_metrics *m);
 

@@ -11,8 +11,9 @@ struct clw_offsets;
 struct clw_offsets *clw_offsets_new(void);
 void clw_offsets_free(struct clw_offsets *t);
 
-/* Records a taken offset; it must be greater than every offset added before. Returns 0, or -1
- * when out of order or on allocation failure. */
+/* Records a taken offset; it must be greater than every offset added before. Returns 0 when
+ * taken, 1 when not (not above the last one taken: a re-delivery; or not a valid offset), -1
+ * on allocation failure (nothing recorded). */
 int clw_offsets_add(struct clw_offsets *t, int64_t offset);
 
 /* Marks a taken offset done. Returns 0, or -1 when it is unknown or already done. */

@@ -27,6 +27,7 @@ struct clw_outcome {
     int reconciled;             /* published as "reconciled": true when set */
     const char *task_status;    /* "succeeded", "failed", "timeout", "unknown"; omitted when NULL */
     const char *api_request_id; /* API 3.0 RequestId of the last attempt; omitted when NULL */
+    long coalesced;             /* requests that shared the deciding call; omitted when 0 */
     const char *source_topic;
     int32_t source_partition;
     int64_t source_offset;

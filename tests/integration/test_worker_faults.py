@@ -83,7 +83,7 @@ class Resign(unittest.TestCase):
             st.sim.add_faults({"scripts": [
                 {"instanceId": "ins-1", "fault": "code:4500", "times": 2},
                 {"instanceId": "ins-2", "fault": "code:4200", "times": 1}]})
-            st.worker()
+            st.worker(worklib.ALONE)  # faults scripted per instance: a call each
             st.send([attach(1), attach(2)])
             got = {json.loads(r["value"])["requestId"]: json.loads(r["value"])
                    for r in st.outcome_records(2)}

@@ -84,8 +84,10 @@ class Reconcile(unittest.TestCase):
                 # detach applied, answer lost: the retry hears InvalidInstance.NotFound
                 {"instanceId": "ins-d1", "fault": "http:500", "apply": True, "times": 1}]})
             # Few enough retries that the two failing instances do not open the circuit.
-            st.worker({"retry.max_elapsed_ms": "1000", "retry.initial_backoff_ms": "300",
-                       "retry.max_backoff_ms": "600"})
+            # Faults are scripted per instance: each request has its own call.
+            st.worker(dict(worklib.ALONE, **{"retry.max_elapsed_ms": "1000",
+                                             "retry.initial_backoff_ms": "300",
+                                             "retry.max_backoff_ms": "600"}))
             st.send([
                 {"key": "r1", "value": request("vpc-main1", ["ins-r1"], request_id="r1",
                                                region=REGION)},
@@ -136,8 +138,10 @@ class FollowTask(unittest.TestCase):
         with worklib.Stack(partitions=2, sim_args=GEN + ["--task-delay-ms", "300"]) as st:
             st.sim.add_faults({"scripts": [{"instanceId": "ins-2", "fault": "task_fail",
                                             "times": 1}]})
-            st.worker({"task.follow": "true", "retry.initial_backoff_ms": "50",
-                       "retry.max_backoff_ms": "200"})
+            # A task failure scripted for one instance: each request has its own call, task.
+            st.worker(dict(worklib.ALONE, **{"task.follow": "true",
+                                             "retry.initial_backoff_ms": "50",
+                                             "retry.max_backoff_ms": "200"}))
             st.send([{"key": "t%d" % i, "value": request("vpc-0", ["ins-%d" % i],
                                                           request_id="t%d" % i, region=REGION)}
                      for i in (1, 2)])
@@ -231,7 +235,8 @@ class ApiV3(unittest.TestCase):
                 {"instanceId": "ins-v2", "fault": "code:4400", "times": 1},   # RequestLimitExceeded
                 {"instanceId": "ins-v3", "fault": "http:503", "apply": True, "times": 1}]})
             w = worklib.Worker(st.bootstrap, st.sim.endpoint_v3,
-                               {"api.version": "3", "retry.initial_backoff_ms": "20"})
+                               dict(worklib.ALONE, **{"api.version": "3",
+                                                      "retry.initial_backoff_ms": "20"}))
             st.workers.append(w)
             w.wait_assigned()
             st.send([

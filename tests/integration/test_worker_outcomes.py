@@ -163,14 +163,15 @@ class WorkerOutcomes(unittest.TestCase):
         for key, value, _ in INVALID:
             records.append(rec(key, value))
         cls.sent = records
-        cls.worker = st.worker({
+        # Faults are scripted per instance: each request must have its own call.
+        cls.worker = st.worker(dict(worklib.ALONE, **{
             "worker.max_instances_per_request": "5",
             "api.region": "",
             "api.timeout_ms": "1000",
             "retry.initial_backoff_ms": "20",
             "retry.max_backoff_ms": "100",
             "retry.max_elapsed_ms": "2500",
-        })
+        }))
         st.send(records)
         cls.result_records = st.outcome_records(len(records), timeout_s=90)
         cls.outcomes = {}

@@ -16,6 +16,10 @@ import urllib.request
 
 import kafkalib
 
+# Settings for tests of one request's own behaviour (its classification, attempts, faults
+# scripted per instance): every request gets its own API call, as with coalescing off.
+ALONE = {"api.coalesce.max_instances": "1"}
+
 REQUESTS = "classiclink.requests"
 RESULTS = "classiclink.results"
 SECRET_ID = "AKIDclwTestSecretId0000000000000001"

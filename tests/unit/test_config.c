@@ -157,6 +157,8 @@ struct default_case {
 
 static const struct default_case default_cases[] = {
     {"api.ca_file", ""},
+    {"api.coalesce.linger_ms", "0"},
+    {"api.coalesce.max_instances", "100"},
     {"api.connect_timeout_ms", "3000"},
     {"api.endpoint", "https://vpc.api.qcloud.com/v2/index.php"},
     {"api.http_method", "GET"},

@@ -276,7 +276,7 @@ static void test_metrics_body_is_rendering(void **state)
 
     (void)state;
     assert_non_null(m);
-    clw_metrics_api_call(m, CLW_ACTION_ATTACH, "success", 0, 200, 0.02);
+    clw_metrics_api_call(m, "AttachClassicLinkVpc", "success", 0, 200, 0.02);
     clw_metrics_set_partition(m, 7, 1, 2, 3);
     d = clw_httpd_start("127.0.0.1:0", m, err, sizeof(err));
     assert_non_null(d);

@@ -23,7 +23,8 @@ enum op_kind {
     OP_END = 0,
     OP_CONSUMED,
     OP_REQUEST, /* has_action, action, flag = succeeded, s = error class, secs */
-    OP_API,     /* action, s = class, l1 = code, l2 = http status, secs */
+    OP_API,     /* api_action, s = class, l1 = code, l2 = http status, secs */
+    OP_CALL,    /* l1 = requests in one call */
     OP_RETRY,
     OP_INFLIGHT, /* l1 */
     OP_PQUEUE,   /* l1 */
@@ -39,6 +40,7 @@ struct op {
     enum op_kind kind;
     int has_action;
     enum clw_action action;
+    const char *api_action;
     int flag;
     const char *s;
     long l1;
@@ -59,7 +61,7 @@ struct op {
     }
 #define API(act_, cls_, code_, http_, secs_)                                                       \
     {                                                                                              \
-        .kind = OP_API, .action = (act_), .s = (cls_), .l1 = (code_), .l2 = (http_),               \
+        .kind = OP_API, .api_action = (act_), .s = (cls_), .l1 = (code_), .l2 = (http_),           \
         .secs = (secs_)                                                                            \
     }
 #define PART(p_, pend_, lag_, com_)                                                                \
@@ -86,7 +88,10 @@ static void apply_ops(struct clw_metrics *m, const struct op *ops)
             clw_metrics_request_done(m, ops->has_action, ops->action, ops->flag, ops->s, ops->secs);
             break;
         case OP_API:
-            clw_metrics_api_call(m, ops->action, ops->s, ops->l1, ops->l2, ops->secs);
+            clw_metrics_api_call(m, ops->api_action, ops->s, ops->l1, ops->l2, ops->secs);
+            break;
+        case OP_CALL:
+            clw_metrics_call_requests(m, (size_t)ops->l1);
             break;
         case OP_RETRY:
             clw_metrics_retry(m);
@@ -368,18 +373,18 @@ static const struct render_case render_cases[] = {
      {"classiclink_requests_total{action=\"AttachClassicLinkVpc\",status=\"failed\","
       "error_class=\"something new\"}"}},
     {"api codes fold into bounded labels",
-     {API(CLW_ACTION_ATTACH, "success", 0, 200, 0.01),
-      API(CLW_ACTION_ATTACH, "success", 0, 200, 0.01),
-      API(CLW_ACTION_ATTACH, "permanent", 4400, 200, 0.01),
-      API(CLW_ACTION_DETACH, "permanent", 9999, 200, 0.01),
-      API(CLW_ACTION_ATTACH, "permanent", 123456789, 200, 0.01),
-      API(CLW_ACTION_ATTACH, "transient", -1, 0, 0.01),
-      API(CLW_ACTION_ATTACH, "transient", -1, 503, 0.01),
-      API(CLW_ACTION_ATTACH, "worker_fault", -1, 401, 0.01),
-      API(CLW_ACTION_ATTACH, "worker_fault", -1, 418, 0.01),
-      API(CLW_ACTION_ATTACH, "resign", 4500, 200, 0.01),
-      API(CLW_ACTION_ATTACH, "brand new class", 6200, 200, 0.01),
-      API(CLW_ACTION_ATTACH, NULL, 6200, 200, 0.01),
+     {API("AttachClassicLinkVpc", "success", 0, 200, 0.01),
+      API("AttachClassicLinkVpc", "success", 0, 200, 0.01),
+      API("AttachClassicLinkVpc", "permanent", 4400, 200, 0.01),
+      API("DetachClassicLinkVpc", "permanent", 9999, 200, 0.01),
+      API("AttachClassicLinkVpc", "permanent", 123456789, 200, 0.01),
+      API("AttachClassicLinkVpc", "transient", -1, 0, 0.01),
+      API("AttachClassicLinkVpc", "transient", -1, 503, 0.01),
+      API("AttachClassicLinkVpc", "worker_fault", -1, 401, 0.01),
+      API("AttachClassicLinkVpc", "worker_fault", -1, 418, 0.01),
+      API("AttachClassicLinkVpc", "resign", 4500, 200, 0.01),
+      API("AttachClassicLinkVpc", "brand new class", 6200, 200, 0.01),
+      API("AttachClassicLinkVpc", NULL, 6200, 200, 0.01),
       {OP_END}},
      {"classiclink_api_calls_total{action=\"AttachClassicLinkVpc\",class=\"success\","
       "code=\"0\"} 2",
@@ -408,13 +413,46 @@ static const struct render_case render_cases[] = {
       "code=\"http_418\"}",
       "classiclink_api_calls_total{action=\"AttachClassicLinkVpc\",class=\"success\","
       "code=\"4400\"}"}},
+    {"follow-up calls have their own action label; unknown actions fold into other",
+     {API("DescribeVpcClassicLink", "success", 0, 200, 0.01),
+      API("DescribeClassicLinkInstances", "transient", 4400, 200, 0.01),
+      API("DescribeVpcTaskResult", "success", 0, 200, 0.01),
+      API("DescribeVpcTaskResult", "success", 0, 200, 0.01),
+      API("ins-123 injected\"", "success", 0, 200, 0.01),
+      API(NULL, "success", 0, 200, 0.01),
+      {OP_END}},
+     {"classiclink_api_calls_total{action=\"DescribeVpcClassicLink\",class=\"success\","
+      "code=\"0\"} 1",
+      "classiclink_api_calls_total{action=\"DescribeClassicLinkInstances\",class=\"transient\","
+      "code=\"4400\"} 1",
+      "classiclink_api_calls_total{action=\"DescribeVpcTaskResult\",class=\"success\","
+      "code=\"0\"} 2",
+      "classiclink_api_calls_total{action=\"other\",class=\"success\",code=\"0\"} 2"},
+     {"ins-123"}},
+    {"requests per call: a histogram with inclusive bounds",
+     {{OP_CALL, .l1 = 1},
+      {OP_CALL, .l1 = 1},
+      {OP_CALL, .l1 = 2},
+      {OP_CALL, .l1 = 3},
+      {OP_CALL, .l1 = 100},
+      {OP_CALL, .l1 = 5000},
+      {OP_END}},
+     {"# TYPE classiclink_call_requests histogram", "classiclink_call_requests_bucket{le=\"1\"} 2",
+      "classiclink_call_requests_bucket{le=\"2\"} 3",
+      "classiclink_call_requests_bucket{le=\"5\"} 4",
+      "classiclink_call_requests_bucket{le=\"50\"} 4",
+      "classiclink_call_requests_bucket{le=\"100\"} 5",
+      "classiclink_call_requests_bucket{le=\"1000\"} 5",
+      "classiclink_call_requests_bucket{le=\"+Inf\"} 6", "classiclink_call_requests_sum 5107",
+      "classiclink_call_requests_count 6"},
+     {NULL}},
     {"histogram buckets are cumulative, bounds inclusive",
-     {API(CLW_ACTION_ATTACH, "success", 0, 200, 0.003),
-      API(CLW_ACTION_ATTACH, "success", 0, 200, 0.005),
-      API(CLW_ACTION_ATTACH, "success", 0, 200, 0.2),
-      API(CLW_ACTION_ATTACH, "success", 0, 200, 100.0),
-      API(CLW_ACTION_ATTACH, "success", 0, 200, -3.0),
-      API(CLW_ACTION_ATTACH, "success", 0, 200, NAN),
+     {API("AttachClassicLinkVpc", "success", 0, 200, 0.003),
+      API("AttachClassicLinkVpc", "success", 0, 200, 0.005),
+      API("AttachClassicLinkVpc", "success", 0, 200, 0.2),
+      API("AttachClassicLinkVpc", "success", 0, 200, 100.0),
+      API("AttachClassicLinkVpc", "success", 0, 200, -3.0),
+      API("AttachClassicLinkVpc", "success", 0, 200, NAN),
       {OP_END}},
      {"classiclink_api_call_duration_seconds_bucket{le=\"0.005\"} 4",
       "classiclink_api_call_duration_seconds_bucket{le=\"0.01\"} 4",
@@ -572,8 +610,9 @@ static void test_families_once(void **state)
 
     (void)state;
     assert_non_null(m);
-    apply_ops(m, (const struct op[]){
-                     API(CLW_ACTION_ATTACH, "success", 0, 200, 0.1), PART(1, 1, 1, 1), {OP_END}});
+    apply_ops(m, (const struct op[]){API("AttachClassicLinkVpc", "success", 0, 200, 0.1),
+                                     PART(1, 1, 1, 1),
+                                     {OP_END}});
     text = clw_metrics_render(m, NULL);
     assert_non_null(text);
     for (i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
@@ -849,7 +888,7 @@ static void *hammer(void *arg)
 
     for (i = 0; i < HAMMER_N; i++) {
         clw_metrics_consumed(m);
-        clw_metrics_api_call(m, CLW_ACTION_ATTACH, "success", 0, 200, 0.001);
+        clw_metrics_api_call(m, "AttachClassicLinkVpc", "success", 0, 200, 0.001);
         if (i % 1000 == 0)
             clw_metrics_set_partition(m, i / 1000, i, i, i);
     }
