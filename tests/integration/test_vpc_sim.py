@@ -4,7 +4,8 @@ Starts the built binary ($CLW_BUILD_DIR/tools/vpc-sim/vpc-sim) and checks authen
 simulated world, every fault kind, the admin endpoints, the call log, TLS and the command line,
 for API v2 and API 3.0, plus the quota, listings' paging and task follow-up, signing requests
 with simlib's own (third, independent) signers; the temporary credentials of the CVM metadata
-service and STS AssumeRoleWithWebIdentity and their expiry.
+service and STS AssumeRoleWithWebIdentity and their expiry; 50-instance calls whose business
+errors name the failing instance.
 """
 
 import http.client
@@ -664,7 +665,9 @@ class CommandLineTest(unittest.TestCase):
                          ["--credentials", creds.name, "--expired-credential-code", "Expired"],
                          ["--credentials", creds.name, "--oidc-provider-id", ""],
                          ["--credentials", creds.name, "--oidc-role-arn", "a\tb"],
-                         ["--credentials", creds.name, "--sts-role-error", "1Bad"]):
+                         ["--credentials", creds.name, "--sts-role-error", "1Bad"],
+                         ["--credentials", creds.name, "--error-kinds",
+                          "business:InvalidInstance.NotFound"]):
                 with self.subTest(args=args):
                     out = self.run_sim(*args)
                     self.assertEqual(out.returncode, 1, out.stderr)
@@ -1878,6 +1881,126 @@ class TemporaryCredentialQuotaTest(unittest.TestCase):
             if time.monotonic() - start < 0.8:
                 break
         self.assertEqual(codes, [0, 0, 0, 0, 4400, 4400, 0])
+
+
+# ---- multi-instance calls: all or nothing, errors name the instance --------------------------
+
+INSTANCE_ID_RE = re.compile(r"\bins-[0-9A-Za-z]+")
+
+
+class MultiInstanceTest(V3TestCase):
+    """50-instance calls as a coalescing client sends them."""
+
+    seed = {"regions": {"ap-guangzhou": {"linkLimit": 55}},
+            "generate": {"vpcs": 1, "instances": 60}}
+
+    IDS = ["ins-%d" % i for i in range(50)]
+
+    def assertNothingLinked(self):
+        self.assertEqual(self.sim.state()["links"], [])
+        self.assertEqual(self.sim.stats()["instances"]["attached"], {})
+
+    def test_one_unknown_instance_among_50_v2(self):
+        ids = self.IDS[:25] + ["ins-nothere"] + self.IDS[25:49]
+        reply = attach(self.sim, ids, vpc="vpc-0")
+        self.assertCode(reply, 4000, "InvalidInstance.NotFound")
+        self.assertEqual(INSTANCE_ID_RE.findall(reply.json["message"]), ["ins-nothere"])
+        self.assertNothingLinked()
+        self.assertEqual(len(self.sim.stats()["instances"]["calls"]), 50)
+
+    def test_one_unknown_instance_among_50_v3(self):
+        ids = self.IDS[:49] + ["ins-nothere"]
+        message = self.assertError(attach3(self.sim, ids, vpc="vpc-0"), "ResourceNotFound")
+        self.assertEqual(INSTANCE_ID_RE.findall(message), ["ins-nothere"])
+        self.assertNothingLinked()
+
+    def test_one_linked_instance_among_50(self):
+        self.assertCode(attach(self.sim, ["ins-55"], vpc="vpc-0"), 0)
+        ids = self.IDS[:10] + ["ins-55"] + self.IDS[10:49]
+        reply = attach(self.sim, ids, vpc="vpc-0")
+        self.assertCode(reply, 4000, "InstanceAlreadyLinked")
+        self.assertEqual(INSTANCE_ID_RE.findall(reply.json["message"]), ["ins-55"])
+        message = self.assertError(attach3(self.sim, ids, vpc="vpc-0"),
+                                   "UnsupportedOperation.ClassicInstanceIdAlreadyExists")
+        self.assertEqual(INSTANCE_ID_RE.findall(message), ["ins-55"])
+        # Detach: one instance not linked to that VPC among 50 linked ones.
+        self.sim.config({"sameVpcAttach": "success"})
+        self.assertCode(attach(self.sim, self.IDS, vpc="vpc-0"), 0)
+        ids = self.IDS[:49] + ["ins-57"]
+        reply = self.sim.call(DETACH, {"vpcId": "vpc-0", "instanceIds": ids})
+        self.assertCode(reply, 4000, "InvalidInstance.NotFound")
+        self.assertEqual(INSTANCE_ID_RE.findall(reply.json["message"]), ["ins-57"])
+        message = self.assertError(self.sim.call_v3(DETACH, {"VpcId": "vpc-0",
+                                                             "InstanceIds": ids}),
+                                   "ResourceNotFound")
+        self.assertEqual(INSTANCE_ID_RE.findall(message), ["ins-57"])
+        self.assertEqual(len(self.sim.state()["links"]), 51)
+
+    def test_link_limit_names_no_instance(self):
+        self.assertCode(attach(self.sim, self.IDS, vpc="vpc-0"), 0)
+        extra = ["ins-%d" % i for i in range(50, 60)]
+        reply = attach(self.sim, extra, vpc="vpc-0")
+        self.assertCode(reply, 4000, "InstanceLimitExceeded")
+        self.assertEqual(INSTANCE_ID_RE.findall(reply.json["message"]), [])
+        message = self.assertError(attach3(self.sim, extra, vpc="vpc-0"), "LimitExceeded")
+        self.assertEqual(INSTANCE_ID_RE.findall(message), [])
+        self.assertEqual(len(self.sim.state()["links"]), 50)
+
+    def test_scripted_business_fault_among_50(self):
+        self.sim.add_faults({"scripts": [
+            {"instanceId": "ins-7", "fault": "business:InvalidInstance.NotFound", "times": 2}]})
+        reply = attach(self.sim, self.IDS, vpc="vpc-0")
+        self.assertCode(reply, 4000, "InvalidInstance.NotFound")
+        self.assertEqual(INSTANCE_ID_RE.findall(reply.json["message"]), ["ins-7"])
+        message = self.assertError(attach3(self.sim, self.IDS, vpc="vpc-0"), "ResourceNotFound")
+        self.assertEqual(INSTANCE_ID_RE.findall(message), ["ins-7"])
+        self.assertNothingLinked()
+        stats = self.sim.stats()
+        self.assertEqual(stats["byFault"], {"business:InvalidInstance.NotFound": 2})
+        self.assertEqual(stats["byResult"], {"4000": 1, "ResourceNotFound": 1})
+        # The script is spent: the same call goes through.
+        self.assertOk(attach3(self.sim, self.IDS, vpc="vpc-0"))
+        self.assertEqual(len(self.sim.state()["links"]), 50)
+        entry = self.sim.read_call_log()[-2]
+        self.assertEqual(entry["fault"], "business:InvalidInstance.NotFound")
+        self.assertFalse(entry["applied"])
+
+    def test_scripted_business_faults_of_every_kind(self):
+        cases = [
+            ("InstanceAlreadyLinked", "UnsupportedOperation.ClassicInstanceIdAlreadyExists",
+             ["ins-9"]),
+            ("InstanceLimitExceeded", "LimitExceeded", []),
+            ("InvalidVpc.NotFound", "ResourceNotFound", []),
+        ]
+        for code, v3code, named in cases:
+            with self.subTest(code=code):
+                self.sim.add_faults({"scripts": [
+                    {"instanceId": "ins-9", "action": ATTACH, "fault": "business:" + code,
+                     "times": 2}]})
+                reply = attach(self.sim, self.IDS, vpc="vpc-0")
+                self.assertCode(reply, 4000, code)
+                self.assertEqual(INSTANCE_ID_RE.findall(reply.json["message"]), named)
+                message = self.assertError(attach3(self.sim, self.IDS, vpc="vpc-0"), v3code)
+                self.assertEqual(INSTANCE_ID_RE.findall(message), named)
+        self.sim.config({"businessCode": 5000})
+        self.sim.add_faults({"scripts": [
+            {"instanceId": "ins-3", "fault": "business:InvalidInstance.NotFound"}]})
+        self.assertCode(attach(self.sim, ["ins-3"], vpc="vpc-0"), 5000,
+                        "InvalidInstance.NotFound")
+        self.assertNothingLinked()
+
+    def test_bad_business_scripts_are_refused(self):
+        for doc in ({"scripts": [{"fault": "business:InvalidInstance.NotFound"}]},
+                    {"scripts": [{"instanceId": "ins-1", "fault": "business:Nope"}]},
+                    {"scripts": [{"instanceId": "ins-1", "apply": True,
+                                  "fault": "business:InvalidInstance.NotFound"}]},
+                    {"scripts": [{"instanceId": "i" * 65,
+                                  "fault": "business:InvalidInstance.NotFound"}]},
+                    {"rate": 0.5, "kinds": ["business:InvalidInstance.NotFound"]}):
+            with self.subTest(doc=doc):
+                with self.assertRaises(simlib.SimError):
+                    self.sim.add_faults(doc)
+        self.assertEqual(self.sim.faults()["scripts"], [])
 
 
 if __name__ == "__main__":

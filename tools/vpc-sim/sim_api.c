@@ -626,10 +626,32 @@ static bool admit(struct clw_sim *sim, struct clw_sim_call *call)
     return ok;
 }
 
-/* Faults that answer instead of the action (task_fail does not). */
+/* Faults that answer instead of the action (task_fail and business faults do not). */
 static bool fault_answers(const struct clw_sim_fault *fault)
 {
-    return fault->kind != CLW_SIM_FAULT_NONE && fault->kind != CLW_SIM_FAULT_TASK_FAIL;
+    return fault->kind != CLW_SIM_FAULT_NONE && fault->kind != CLW_SIM_FAULT_TASK_FAIL &&
+           fault->kind != CLW_SIM_FAULT_BUSINESS;
+}
+
+/* A scripted business error: what the action's own check would answer about the scripted
+ * instance, which the message names (InstanceLimitExceeded names none). Nothing changes. */
+static void business_fault(const struct clw_sim *sim, struct clw_sim_call *call)
+{
+    const char *code = call->fault.code_desc;
+    const char *id = call->fault.instance_id;
+    int num = sim->settings.rules.business_code;
+
+    if (strcmp(code, "InvalidInstance.NotFound") == 0)
+        clw_sim_reply_error(&call->reply, num, code, "instance %s not found in region %s", id,
+                            call->region);
+    else if (strcmp(code, "InstanceAlreadyLinked") == 0)
+        clw_sim_reply_error(&call->reply, num, code, "instance %s is already linked to a VPC", id);
+    else if (strcmp(code, "InstanceLimitExceeded") == 0)
+        clw_sim_reply_error(&call->reply, num, code, "region %s allows no more classic links",
+                            call->region);
+    else
+        clw_sim_reply_error(&call->reply, num, code, "VPC %s not found in region %s", call->vpc_id,
+                            call->region);
 }
 
 /* A temporary credential used at or after its expiry is refused with the configured code.
@@ -675,7 +697,9 @@ static void process(struct clw_sim *sim, struct clw_sim_call *call)
     if (!admit(sim, call))
         return;
     clw_sim_faults_pick(&sim->faults, call->action_name, call->ids, call->nids, &call->fault);
-    if (!fault_answers(&call->fault) || call->fault.apply)
+    if (call->fault.kind == CLW_SIM_FAULT_BUSINESS)
+        business_fault(sim, call);
+    else if (!fault_answers(&call->fault) || call->fault.apply)
         run_action(sim, call, call->fault.kind == CLW_SIM_FAULT_TASK_FAIL);
 }
 

@@ -343,7 +343,8 @@ static cJSON *parse_kinds(const char *arg)
     if (arr == NULL || copy == NULL)
         goto fail;
     for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        if (clw_sim_fault_parse(tok, &fault) != 0 || fault.kind == CLW_SIM_FAULT_TASK_FAIL) {
+        if (clw_sim_fault_parse(tok, &fault) != 0 || fault.kind == CLW_SIM_FAULT_TASK_FAIL ||
+            fault.kind == CLW_SIM_FAULT_BUSINESS) {
             fprintf(stderr, "vpc-sim: --error-kinds: bad fault '%s'\n", tok);
             goto fail;
         }
