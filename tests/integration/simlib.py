@@ -11,6 +11,12 @@ simulator each have their own in C).
         reply = sim.call_v3("DetachClassicLinkVpc", {"VpcId": "vpc-0", "InstanceIds": ["ins-1"]})
         assert "Error" not in reply.json["Response"]
         assert sim.stats()["instances"]["attached"]["ins-1"] == 1
+
+Temporary credentials (start the simulator with --cvm-role NAME, or the --oidc-* options):
+
+        cred = sim.metadata("NAME").json            # the CVM metadata service
+        cred = sim.assume_role_with_web_identity({...}).json["Response"]  # STS
+        sim.call("DescribeVpcEx", {}, **temp_credential_args(cred))
 """
 
 import base64
@@ -39,6 +45,9 @@ V3_CONTENT_TYPE = "application/json; charset=utf-8"
 DEFAULT_SECRET_ID = "AKIDvpcsimTEST0000000000000000000000"
 DEFAULT_SECRET_KEY = "vpcsimTestSecretKey0000000000000"
 DEFAULT_REGION = "ap-guangzhou"
+METADATA_PATH = "/latest/meta-data/cam/security-credentials/"
+STS_ACTION = "AssumeRoleWithWebIdentity"
+STS_VERSION = "2018-08-13"
 
 Reply = namedtuple("Reply", "status headers body json")
 
@@ -163,6 +172,23 @@ def tc3_authorization(secret_id, secret_key, payload, host, timestamp, service=V
                                                                  ("host", "")]))
     return ("TC3-HMAC-SHA256 Credential=%s/%s/%s/tc3_request, SignedHeaders=%s, Signature=%s"
             % (secret_id, date, service, names, sig))
+
+
+def temp_credential_args(cred):
+    """secret_id, secret_key and token keyword arguments of Sim.call / Sim.call_v3 for a
+    temporary credential: the metadata document, or STS's Response (its Credentials)."""
+    cred = cred.get("Credentials", cred)
+    return {"secret_id": cred["TmpSecretId"], "secret_key": cred["TmpSecretKey"],
+            "token": cred["Token"]}
+
+
+def wait_for_time(unix_s, timeout=30.0):
+    """Returns once the wall clock reached unix_s (e.g. a credential's ExpiredTime); raises
+    SimError when that is more than timeout seconds away."""
+    if unix_s - time.time() > timeout:
+        raise SimError("%s is more than %s s away" % (unix_s, timeout))
+    while time.time() < unix_s:
+        time.sleep(min(0.05, max(0.0, unix_s - time.time())))
 
 
 # ---- the simulator process -----------------------------------------------------------------
@@ -318,11 +344,14 @@ class Sim:
 
     def call(self, action, params=None, method="GET", secret_id=None, secret_key=None,
              region=DEFAULT_REGION, timestamp=None, nonce=None, signature_method="HmacSHA256",
-             timeout=10.0, sign_host=None):
-        """Signs and sends one API call. params may hold lists (instanceIds)."""
+             timeout=10.0, sign_host=None, token=None):
+        """Signs and sends one API call. params may hold lists (instanceIds). token: the Token
+        parameter (a temporary credential's)."""
         full = common_params(action, secret_id or self.secret_id, region, timestamp, nonce,
                              signature_method)
         full.update(flatten(params or {}))
+        if token is not None:
+            full["Token"] = token
         query = sign_v2(full, secret_key or self.secret_key, method, sign_host or self.host)
         return self.request(query, method, timeout)
 
@@ -366,6 +395,29 @@ class Sim:
             # urllib would add a form content type of its own: send none instead.
             req.add_unredirected_header("Content-Type", "")
         return self._send(req, timeout)
+
+    def metadata(self, role="", timeout=10.0):
+        """GET the CVM metadata service's role list (role "") or a role's credentials."""
+        return self.get(METADATA_PATH + role, timeout)
+
+    def assume_role_with_web_identity(self, body_dict=None, headers=None, omit=(), body=None,
+                                      region=DEFAULT_REGION, timeout=10.0):
+        """POST / as the official SDKs call STS AssumeRoleWithWebIdentity: unsigned
+        (Authorization: SKIP), X-TC-Version 2018-08-13, a JSON body. headers replace or add
+        headers, omit drops some, body sends raw bytes. The answer is reply.json["Response"]."""
+        payload = body if body is not None else json.dumps(body_dict or {}).encode("utf-8")
+        hdrs = {
+            "Content-Type": "application/json",
+            "X-TC-Action": STS_ACTION,
+            "X-TC-Version": STS_VERSION,
+            "X-TC-Region": region,
+            "X-TC-Timestamp": str(int(time.time())),
+            "Authorization": "SKIP",
+        }
+        hdrs.update(headers or {})
+        for name in omit:
+            hdrs.pop(name, None)
+        return self.request_v3(payload, hdrs, timeout)
 
     def get(self, path, timeout=10.0):
         """GET any path on the simulator (e.g. "/_sim/stats"); returns a Reply."""

@@ -3,7 +3,9 @@
 Starts the built binary ($CLW_BUILD_DIR/tools/vpc-sim/vpc-sim) and checks authentication, the
 simulated world, every fault kind, the admin endpoints, the call log, TLS and the command line,
 for API v2 and API 3.0, plus the quota, listings' paging and task follow-up, signing requests
-with simlib's own (third, independent) signers.
+with simlib's own (third, independent) signers; the temporary credentials of the CVM metadata
+service and STS AssumeRoleWithWebIdentity and their expiry; 50-instance calls whose business
+errors name the failing instance.
 """
 
 import http.client
@@ -20,10 +22,11 @@ import threading
 import time
 import unittest
 import urllib.parse
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simlib  # noqa: E402
-from simlib import Sim  # noqa: E402
+from simlib import Sim, temp_credential_args  # noqa: E402
 
 VPC = "vpc-2ari9m7h"
 VPC_LEGACY = "gz_vpc_245"
@@ -638,7 +641,11 @@ class CommandLineTest(unittest.TestCase):
                      "--seed", "--gen-instances", "--gen-vpcs", "--window-s", "--latency-ms",
                      "--latency-jitter-ms", "--error-rate", "--rng-seed", "--call-log",
                      "--same-vpc-attach", "--business-code", "--task-delay-ms", "--faults",
-                     "--retry-after", "--hang-ms", "--threads", "--quota", "API 3.0"):
+                     "--retry-after", "--hang-ms", "--threads", "--quota", "API 3.0",
+                     "--quota-per-region", "--cvm-role", "--temp-credential-life-s",
+                     "--expired-credential-code", "--oidc-token-file", "--oidc-provider-id",
+                     "--oidc-role-arn", "--sts-provider-error", "--sts-role-error",
+                     "AssumeRoleWithWebIdentity", "/latest/meta-data/cam/security-credentials/"):
             self.assertIn(flag, out.stdout)
 
     def test_usage_errors_exit_1(self):
@@ -651,11 +658,50 @@ class CommandLineTest(unittest.TestCase):
                          ["--credentials", creds.name, "--quota", "-1"],
                          ["--credentials", creds.name, "--quota", "1000001"],
                          ["--credentials", creds.name, "--tls-cert", creds.name],
-                         ["--credentials", creds.name, "--bogus"]):
+                         ["--credentials", creds.name, "--bogus"],
+                         ["--credentials", creds.name, "--cvm-role", "has space"],
+                         ["--credentials", creds.name, "--cvm-role", "r" * 129],
+                         ["--credentials", creds.name, "--temp-credential-life-s", "0"],
+                         ["--credentials", creds.name, "--expired-credential-code", "Expired"],
+                         ["--credentials", creds.name, "--oidc-provider-id", ""],
+                         ["--credentials", creds.name, "--oidc-role-arn", "a\tb"],
+                         ["--credentials", creds.name, "--sts-role-error", "1Bad"],
+                         ["--credentials", creds.name, "--error-kinds",
+                          "business:InvalidInstance.NotFound"]):
                 with self.subTest(args=args):
                     out = self.run_sim(*args)
                     self.assertEqual(out.returncode, 1, out.stderr)
                     self.assertIn("vpc-sim", out.stderr)
+
+    def test_credential_flags_show_in_config(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            token_file = os.path.join(tmp, "token")
+            with Sim().start(extra_args=[
+                    "--quota", "3", "--quota-per-region", "--cvm-role", ROLE,
+                    "--temp-credential-life-s", "60",
+                    "--expired-credential-code", "AuthFailure.SecretIdNotFound",
+                    "--oidc-token-file", token_file, "--oidc-provider-id", PROVIDER_ID,
+                    "--oidc-role-arn", ROLE_ARN, "--sts-provider-error", "InvalidParameter",
+                    "--sts-role-error", "ResourceNotFound.RoleNotFound"]) as sim:
+                config = sim.config()
+                self.assertEqual(
+                    {k: config[k] for k in ("quota", "quotaPerRegion", "cvmRole",
+                                            "tempCredentialLifeSec", "expiredCredentialCode",
+                                            "metadata", "sts", "oidcTokenFile", "oidcProviderId",
+                                            "oidcRoleArn", "stsProviderErrorCode",
+                                            "stsRoleErrorCode")},
+                    {"quota": 3, "quotaPerRegion": True, "cvmRole": ROLE,
+                     "tempCredentialLifeSec": 60,
+                     "expiredCredentialCode": "AuthFailure.SecretIdNotFound", "metadata": "up",
+                     "sts": "up", "oidcTokenFile": token_file, "oidcProviderId": PROVIDER_ID,
+                     "oidcRoleArn": ROLE_ARN, "stsProviderErrorCode": "InvalidParameter",
+                     "stsRoleErrorCode": "ResourceNotFound.RoleNotFound"})
+            with Sim().start() as sim:
+                config = sim.config()
+                self.assertEqual((config["cvmRole"], config["tempCredentialLifeSec"],
+                                  config["expiredCredentialCode"], config["quotaPerRegion"]),
+                                 ("", 7200, "AuthFailure.TokenFailure", False))
+                self.assertEqual(sim.metadata().status, 404)
 
     def test_port_in_use_exits_2(self):
         with Sim().start() as first:
@@ -1243,7 +1289,7 @@ class V3FaultTest(V3TestCase):
 # ---- the quota ------------------------------------------------------------------------------
 
 class QuotaTest(unittest.TestCase):
-    """--quota N: N calls per second per (SecretId, region, action), sliding."""
+    """--quota N: N calls per second per (account, action), sliding; per region on request."""
 
     QUOTA = 5
     CREDS = [(simlib.DEFAULT_SECRET_ID, simlib.DEFAULT_SECRET_KEY), ("AKIDsecond", "key2")]
@@ -1298,22 +1344,55 @@ class QuotaTest(unittest.TestCase):
         time.sleep(1.05)
         self.assertEqual(self.v2_code(self.sim.call("DescribeVpcEx", {})), 0)
 
-    def test_quota_is_per_secret_id_region_and_action(self):
+    def test_quota_is_per_account_and_action_across_regions(self):
         def mixed():
-            return [self.sim.call("DescribeVpcEx", {}),
-                    self.sim.call("DescribeVpcClassicLink", {}),
-                    self.sim.call("DescribeVpcEx", {}, region="ap-shanghai"),
-                    self.sim.call("DescribeVpcEx", {}, secret_id="AKIDsecond",
-                                  secret_key="key2")]
-        rounds = self.burst(6, mixed)
-        codes = [[self.v2_code(r) for r in rnd] for rnd in rounds]
-        self.assertEqual(codes, [[0, 0, 0, 0]] * 5 + [[4400, 4400, 4400, 4400]])
-        self.assertEqual(self.sim.stats()["throttled"], 4)
+            return [self.sim.call("DescribeVpcEx", {}, region=region)
+                    for region in ("ap-guangzhou", "ap-shanghai", "ap-guangzhou",
+                                   "ap-beijing", "ap-shanghai", "ap-guangzhou")] + \
+                [self.sim.call("DescribeVpcClassicLink", {}),
+                 attach(self.sim, ["ins-nothere"]),
+                 self.sim.call("DescribeVpcEx", {}, secret_id="AKIDsecond", secret_key="key2")]
+        codes = [self.v2_code(r) for r in self.burst(1, mixed)[0]]
+        # Regions share the account's quota; other actions and other SecretIds have their own.
+        self.assertEqual(codes, [0, 0, 0, 0, 0, 4400, 0, 4000, 0])
+        stats = self.sim.stats()
+        self.assertEqual(stats["throttled"], 1)
+        self.assertFalse(self.sim.config()["quotaPerRegion"])
 
-    def test_short_region_names_share_the_quota(self):
+    def test_quota_per_region_setting(self):
+        def mixed():
+            return [self.sim.call("DescribeVpcEx", {}) for _ in range(5)] + \
+                [self.sim.call("DescribeVpcEx", {}, region="ap-shanghai") for _ in range(6)]
+        rounds = self.burst(1, mixed, prepare=lambda: self.sim.config({"quotaPerRegion": True}))
+        codes = [self.v2_code(r) for r in rounds[0]]
+        self.assertEqual(codes, [0] * 10 + [4400])
+        self.sim.reset()
+        self.assertFalse(self.sim.config()["quotaPerRegion"])
+        with self.assertRaises(simlib.SimError):
+            self.sim.config({"quotaPerRegion": "yes"})
+
+    def test_short_region_names_share_the_per_region_quota(self):
         regions = itertools.cycle(["gz", "ap-guangzhou"])
-        replies = self.burst(7, lambda: self.sim.call("DescribeVpcEx", {}, region=next(regions)))
+        replies = self.burst(7, lambda: self.sim.call("DescribeVpcEx", {}, region=next(regions)),
+                             prepare=lambda: self.sim.config({"quotaPerRegion": True}))
         self.assertEqual([self.v2_code(r) for r in replies], [0] * 5 + [4400, 4400])
+
+    def test_per_action_counts_and_rates(self):
+        def calls():
+            return [self.sim.call("DescribeVpcEx", {}) for _ in range(7)] + \
+                [attach3(self.sim, ["ins-a"]), attach(self.sim, ["ins-b"])]
+        replies = self.burst(1, calls)[0]
+        self.assertEqual([self.v2_code(r) for r in replies[:7]], [0] * 5 + [4400] * 2)
+        per_action = self.sim.stats()["perAction"]
+        self.assertEqual(set(per_action), {"DescribeVpcEx", ATTACH})
+        describe = per_action["DescribeVpcEx"]
+        self.assertEqual((describe["accepted"], describe["throttled"]), (5, 2))
+        self.assertEqual(sum(describe["acceptedPerSecond"]), 5)
+        self.assertEqual(sum(describe["throttledPerSecond"]), 2)
+        self.assertEqual(len(describe["acceptedPerSecond"]), 60)
+        # v2 and v3 calls of one action are one action (and one quota).
+        self.assertEqual((per_action[ATTACH]["accepted"], per_action[ATTACH]["throttled"]),
+                         (2, 0))
 
     def test_v3_is_throttled_too_and_shares_the_quota(self):
         def calls():
@@ -1382,6 +1461,546 @@ class QuotaTest(unittest.TestCase):
             self.assertEqual(codes, [0] * 20)
             stats = sim.stats()
             self.assertEqual((stats["throttled"], sum(stats["acceptedPerSecond"])), (0, 20))
+
+
+# ---- temporary credentials: the CVM metadata service and STS --------------------------------
+
+ROLE = "classiclink-worker"
+PROVIDER_ID = "tke-oidc-provider"
+ROLE_ARN = "qcs::cam::uin/100000000001:roleName/classiclink-worker"
+CRED_FIELDS = {"TmpSecretId", "TmpSecretKey", "ExpiredTime", "Expiration", "Token", "Code"}
+
+
+def rfc3339(unix_s):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_s))
+
+
+def v3_code(reply):
+    """The API 3.0 error Code of a reply, or None for a success."""
+    return reply.json["Response"].get("Error", {}).get("Code")
+
+
+class MetadataServiceTest(unittest.TestCase):
+    """GET /latest/meta-data/cam/security-credentials/[ROLE] and the credentials it issues."""
+
+    LIFE = 3
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Sim().start(seed=SEED, extra_args=[
+            "--cvm-role", ROLE, "--temp-credential-life-s", str(cls.LIFE)])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+
+    def setUp(self):
+        self.sim.reset()
+
+    def fetch(self):
+        reply = self.sim.metadata(ROLE)
+        self.assertEqual(reply.status, 200, reply.body)
+        return reply.json
+
+    def test_role_list_and_credential_document(self):
+        listing = self.sim.metadata()
+        self.assertEqual(listing.status, 200)
+        self.assertEqual(listing.body, ROLE.encode())  # one name a line, no newline after it
+        self.assertTrue(listing.headers["Content-Type"].startswith("text/plain"))
+        before = int(time.time())
+        cred = self.fetch()
+        after = int(time.time())
+        self.assertEqual(set(cred), CRED_FIELDS)
+        self.assertEqual(cred["Code"], "Success")
+        self.assertRegex(cred["TmpSecretId"], r"^AKID[0-9A-Za-z]{32}$")
+        self.assertRegex(cred["TmpSecretKey"], r"^[0-9A-Za-z]{32}$")
+        self.assertRegex(cred["Token"], r"^[0-9A-Za-z_-]{100,}$")
+        self.assertIsInstance(cred["ExpiredTime"], int)
+        self.assertGreaterEqual(cred["ExpiredTime"], before + self.LIFE)
+        self.assertLessEqual(cred["ExpiredTime"], after + self.LIFE)
+        self.assertEqual(cred["Expiration"], rfc3339(cred["ExpiredTime"]))
+
+    def test_unknown_role_and_other_paths(self):
+        self.assertEqual(self.sim.metadata("other-role").status, 404)
+        self.assertEqual(self.sim.metadata(ROLE + "x").status, 404)
+        self.assertEqual(self.sim.get(simlib.METADATA_PATH.rstrip("/")).status, 404)
+        self.assertEqual(self.sim.get("/latest/meta-data/").status, 404)
+        req = urllib.request.Request(self.sim.url + simlib.METADATA_PATH + ROLE, data=b"",
+                                     method="POST")
+        self.assertEqual(self.sim._send(req, 10).status, 405)
+        self.assertEqual(self.sim.stats()["tempCredentials"]["issued"]["metadata"], 0)
+
+    def test_no_role_bound_is_404(self):
+        self.sim.config({"cvmRole": ""})
+        self.assertEqual(self.sim.metadata().status, 404)
+        self.assertEqual(self.sim.metadata(ROLE).status, 404)
+        self.sim.config({"cvmRole": "other.role@x"})
+        self.assertEqual(self.sim.metadata().body, b"other.role@x")
+        self.assertEqual(self.sim.metadata(ROLE).status, 404)
+        with self.assertRaises(simlib.SimError):
+            self.sim.config({"cvmRole": "has space"})
+        self.sim.reset()
+        self.assertEqual(self.sim.metadata().body, ROLE.encode())
+
+    def test_credentials_work_on_v2_and_v3_and_every_fetch_is_fresh(self):
+        first, second = self.fetch(), self.fetch()
+        for field in ("TmpSecretId", "TmpSecretKey", "Token"):
+            self.assertNotEqual(first[field], second[field])
+        # Both stay valid: a fresh fetch does not revoke the previous credential.
+        self.assertEqual(attach(self.sim, ["ins-a"], **temp_credential_args(first)).json["code"],
+                         0)
+        self.assertIsNone(v3_code(attach3(self.sim, ["ins-b"], **temp_credential_args(second))))
+        self.assertIsNone(v3_code(attach3(self.sim, ["ins-c"], **temp_credential_args(first))))
+        self.assertEqual(attach(self.sim, ["ins-d"], method="POST",
+                                **temp_credential_args(second)).json["code"], 0)
+        self.assertEqual([self.sim.linked(i) for i in ("ins-a", "ins-b", "ins-c", "ins-d")],
+                         [VPC] * 4)
+        self.assertEqual(self.sim.stats()["tempCredentials"]["issued"]["metadata"], 2)
+
+    def test_token_is_required_and_checked(self):
+        args = temp_credential_args(self.fetch())
+        token = args.pop("token")
+        self.assertEqual(attach(self.sim, ["ins-a"], **args).json["code"], 4105)
+        self.assertEqual(attach(self.sim, ["ins-a"], token=token + "x", **args).json["code"],
+                         4105)
+        self.assertEqual(v3_code(attach3(self.sim, ["ins-a"], **args)), "AuthFailure.TokenFailure")
+        self.assertEqual(attach(self.sim, ["ins-a"], token=token, secret_id=args["secret_id"],
+                                secret_key="wrong").json["code"], 4100)
+        self.assertIsNone(self.sim.linked("ins-a"))
+
+    def test_expired_credentials_are_rejected(self):
+        old, other = self.fetch(), self.fetch()
+        self.assertEqual(attach(self.sim, ["ins-a"], **temp_credential_args(old)).json["code"], 0)
+        simlib.wait_for_time(max(old["ExpiredTime"], other["ExpiredTime"]))
+        reply = attach(self.sim, ["ins-b"], **temp_credential_args(old))
+        self.assertEqual((reply.json["code"], reply.json["codeDesc"]),
+                         (4105, "AuthFailure.TokenFailure"))
+        self.assertIn("expired", reply.json["message"])
+        self.assertEqual(v3_code(attach3(self.sim, ["ins-b"], **temp_credential_args(old))),
+                         "AuthFailure.TokenFailure")
+        self.assertIsNone(self.sim.linked("ins-b"))
+        # Configurable: refused as an unknown SecretId instead.
+        self.sim.config({"expiredCredentialCode": "AuthFailure.SecretIdNotFound"})
+        reply = self.sim.call("DescribeVpcEx", {}, **temp_credential_args(other))
+        self.assertEqual((reply.json["code"], reply.json["codeDesc"]),
+                         (4104, "AuthFailure.SecretIdNotFound"))
+        self.assertEqual(v3_code(self.sim.call_v3("DescribeClassicLinkInstances", {},
+                                                  **temp_credential_args(other))),
+                         "AuthFailure.SecretIdNotFound")
+        with self.assertRaises(simlib.SimError):
+            self.sim.config({"expiredCredentialCode": "AuthFailure.Expired"})
+        stats = self.sim.stats()
+        self.assertEqual(stats["tempCredentials"]["rejectedExpired"], 4)
+        self.assertEqual(stats["tempCredentials"]["live"], 0)
+        self.assertEqual(stats["byResult"], {"0": 1, "4105": 1, "AuthFailure.TokenFailure": 1,
+                                             "4104": 1, "AuthFailure.SecretIdNotFound": 1})
+        self.assertNotIn("ins-b", stats["instances"]["calls"])
+        # A fresh credential works again.
+        self.assertEqual(attach(self.sim, ["ins-b"], **temp_credential_args(self.fetch()))
+                         .json["code"], 0)
+        self.assertEqual(self.sim.stats()["tempCredentials"]["live"], 1)
+
+    def test_life_is_configurable(self):
+        self.sim.config({"tempCredentialLifeSec": 600})
+        cred = self.fetch()
+        self.assertAlmostEqual(cred["ExpiredTime"], time.time() + 600, delta=2)
+        for bad in (0, 86401, "60"):
+            with self.assertRaises(simlib.SimError):
+                self.sim.config({"tempCredentialLifeSec": bad})
+
+    def test_service_down_and_malformed(self):
+        self.sim.config({"metadata": "drop"})
+        for role in ("", ROLE):
+            with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+                self.sim.metadata(role)
+        # The API itself is not affected.
+        self.assertEqual(self.sim.call("DescribeVpcEx", {}).json["code"], 0)
+        self.sim.config({"metadata": "http:503"})
+        reply = self.sim.metadata(ROLE)
+        self.assertEqual(reply.status, 503)
+        self.assertIsNone(reply.json)
+        self.assertEqual(self.sim.metadata().status, 503)
+        self.sim.config({"metadata": "not-json"})
+        reply = self.sim.metadata(ROLE)
+        self.assertEqual(reply.status, 200)
+        self.assertIsNone(reply.json)
+        self.sim.config({"metadata": "missing-fields"})
+        reply = self.sim.metadata(ROLE)
+        self.assertEqual(reply.status, 200)
+        self.assertEqual(set(reply.json), {"ExpiredTime", "Expiration", "Code"})
+        self.assertEqual(self.sim.metadata().body, ROLE.encode())  # the list is still plain
+        self.assertEqual(self.sim.stats()["tempCredentials"]["issued"]["metadata"], 0)
+        self.assertEqual(self.sim.config()["metadata"], "missing-fields")
+        self.sim.config({"metadata": "up"})
+        self.assertEqual(set(self.fetch()), CRED_FIELDS)
+        for bad in ("down", "http:200", "http:600", 503):
+            with self.assertRaises(simlib.SimError):
+                self.sim.config({"metadata": bad})
+        stats = self.sim.stats()["metadata"]
+        self.assertEqual(stats["requests"], 8)
+        self.assertEqual(stats["byResult"], {"drop": 2, "http:503": 2, "not-json": 1,
+                                             "missing-fields": 1, "200": 2})
+        self.sim.config({"metadata": "http:500"})
+        self.sim.reset()
+        self.assertEqual(self.sim.config()["metadata"], "up")
+
+    def test_secrets_stay_out_of_the_call_log_and_stderr(self):
+        cred = self.fetch()
+        attach(self.sim, ["ins-a"], **temp_credential_args(cred))
+        attach3(self.sim, ["ins-b"], **temp_credential_args(cred))
+        entries = self.sim.read_call_log()
+        self.assertEqual([e["result"] for e in entries[-2:]], ["0", "0"])
+        with open(self.sim.call_log) as f:
+            log = f.read()
+        for secret in (cred["TmpSecretId"], cred["TmpSecretKey"], cred["Token"]):
+            self.assertNotIn(secret, log)
+            self.assertNotIn(secret, self.sim.stderr())
+
+
+class StsTest(unittest.TestCase):
+    """POST / with X-TC-Action AssumeRoleWithWebIdentity, as the SDKs' OIDC providers send it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.token_file = os.path.join(cls.tmp.name, "token")
+        cls.sim = Sim().start(seed=SEED, extra_args=[
+            "--oidc-token-file", cls.token_file, "--oidc-provider-id", PROVIDER_ID,
+            "--oidc-role-arn", ROLE_ARN, "--temp-credential-life-s", "3600"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        self.sim.reset()
+        self.write_token("eyJhbGciOiJSUzI1NiJ9.first.signature")
+
+    def write_token(self, token):
+        with open(self.token_file, "w") as f:
+            f.write(token)
+        self.token = token.strip()
+
+    def body(self, **changes):
+        body = {"ProviderId": PROVIDER_ID, "WebIdentityToken": self.token, "RoleArn": ROLE_ARN,
+                "RoleSessionName": "tencentcloud-go-sdk-1764104792", "DurationSeconds": 7200}
+        body.update(changes)
+        return {k: v for k, v in body.items() if v is not None}
+
+    def assume(self, **changes):
+        return self.sim.assume_role_with_web_identity(self.body(**changes))
+
+    def assertStsError(self, reply, code):
+        self.assertEqual(reply.status, 200, reply.body)
+        resp = reply.json["Response"]
+        self.assertEqual(set(resp), {"Error", "RequestId"}, resp)
+        self.assertEqual(resp["Error"]["Code"], code, resp)
+        self.assertRegex(resp["RequestId"], UUID_RE)
+        return resp["Error"]["Message"]
+
+    def test_assume_role_with_web_identity(self):
+        before = int(time.time())
+        reply = self.assume()
+        self.assertEqual(reply.status, 200)
+        resp = reply.json["Response"]
+        self.assertEqual(set(resp), {"Credentials", "ExpiredTime", "Expiration", "RequestId"})
+        self.assertEqual(set(resp["Credentials"]), {"TmpSecretId", "TmpSecretKey", "Token"})
+        self.assertRegex(resp["RequestId"], UUID_RE)
+        # The life is the smaller of DurationSeconds and --temp-credential-life-s.
+        self.assertGreaterEqual(resp["ExpiredTime"], before + 3600)
+        self.assertLessEqual(resp["ExpiredTime"], int(time.time()) + 3600)
+        self.assertEqual(resp["Expiration"], rfc3339(resp["ExpiredTime"]))
+        short = self.assume(DurationSeconds=60).json["Response"]
+        self.assertAlmostEqual(short["ExpiredTime"], time.time() + 60, delta=2)
+        no_duration = self.assume(DurationSeconds=None).json["Response"]
+        self.assertAlmostEqual(no_duration["ExpiredTime"], time.time() + 3600, delta=2)
+        # The credentials work on both API versions, and each call issued fresh ones.
+        self.assertIsNone(v3_code(attach3(self.sim, ["ins-a"], **temp_credential_args(resp))))
+        self.assertEqual(attach(self.sim, ["ins-b"], **temp_credential_args(short)).json["code"],
+                         0)
+        self.assertEqual(len({r["Credentials"]["TmpSecretId"]
+                              for r in (resp, short, no_duration)}), 3)
+        stats = self.sim.stats()
+        self.assertEqual(stats["tempCredentials"]["issued"], {"metadata": 0, "sts": 3})
+        self.assertEqual(stats["sts"], {"calls": 3, "byResult": {"0": 3}})
+        # STS calls are not VPC API calls.
+        self.assertEqual(stats["byAction"], {ATTACH: 2})
+
+    def test_token_file_is_read_on_every_call(self):
+        self.assertIsNone(v3_code(self.assume()))
+        old = self.token
+        self.write_token("eyJhbGciOiJSUzI1NiJ9.second.signature\n")  # a newline at the end is fine
+        message = self.assertStsError(self.assume(WebIdentityToken=old),
+                                      "InvalidParameter.WebIdentityTokenError")
+        self.assertNotIn(old, message)
+        self.assertIsNone(v3_code(self.assume()))
+        os.unlink(self.token_file)
+        self.assertStsError(self.assume(), "InvalidParameter.WebIdentityTokenError")
+        self.write_token("")
+        self.assertStsError(self.assume(WebIdentityToken="x"),
+                            "InvalidParameter.WebIdentityTokenError")
+        self.assertEqual(self.sim.stats()["tempCredentials"]["issued"]["sts"], 2)
+
+    def test_wrong_provider_or_role(self):
+        self.assertStsError(self.assume(ProviderId="other-provider"),
+                            "InvalidParameter.ParamError")
+        self.assertStsError(self.assume(RoleArn=ROLE_ARN + "x"), "InternalError.GetRoleError")
+        self.sim.config({"stsProviderErrorCode": "ResourceNotFound.ProviderNotFound",
+                         "stsRoleErrorCode": "ResourceNotFound.RoleNotFound"})
+        self.assertStsError(self.assume(ProviderId="other-provider"),
+                            "ResourceNotFound.ProviderNotFound")
+        self.assertStsError(self.assume(RoleArn="qcs::cam::uin/1:roleName/x"),
+                            "ResourceNotFound.RoleNotFound")
+        for bad in ({"stsRoleErrorCode": ""}, {"stsRoleErrorCode": "1Bad"},
+                    {"stsProviderErrorCode": "Has Space"}, {"oidcRoleArn": "a b"}):
+            with self.assertRaises(simlib.SimError):
+                self.sim.config(bad)
+        # Another provider and role, set at run time.
+        self.sim.config({"oidcProviderId": "p2", "oidcRoleArn": "qcs::cam::uin/1:roleName/x"})
+        self.assertIsNone(v3_code(self.assume(ProviderId="p2",
+                                              RoleArn="qcs::cam::uin/1:roleName/x")))
+        self.sim.config({"oidcProviderId": ""})  # no provider at all
+        self.assertStsError(self.assume(ProviderId="p2"), "ResourceNotFound.ProviderNotFound")
+        self.assertEqual(self.sim.stats()["tempCredentials"]["issued"]["sts"], 1)
+
+    def test_request_checks(self):
+        sim = self.sim
+        cases = [
+            (sim.assume_role_with_web_identity(self.body(), headers={"Authorization": "TC3-x"}),
+             "AuthFailure.InvalidAuthorization"),
+            (sim.assume_role_with_web_identity(self.body(), omit=["Authorization"]),
+             "MissingParameter"),
+            (sim.assume_role_with_web_identity(self.body(), omit=["X-TC-Version"]),
+             "MissingParameter"),
+            (sim.assume_role_with_web_identity(self.body(), headers={"X-TC-Version": "2017-03-12"}),
+             "InvalidAction"),
+            (sim.assume_role_with_web_identity(self.body(), headers={"Content-Type": "text/plain"}),
+             "InvalidParameter"),
+            (sim.assume_role_with_web_identity(body=b"{not json"), "InvalidParameter"),
+            (sim.assume_role_with_web_identity(body=b"[]"), "InvalidParameter"),
+            (self.assume(Policy="{}"), "UnknownParameter"),
+            (self.assume(RoleArn=None), "MissingParameter"),
+            (self.assume(WebIdentityToken=""), "MissingParameter"),
+            (self.assume(ProviderId=7), "InvalidParameter"),
+            (self.assume(DurationSeconds=0), "InvalidParameter.ParamError"),
+            (self.assume(DurationSeconds=43201), "InvalidParameter.ParamError"),
+            (self.assume(DurationSeconds="60"), "InvalidParameter.ParamError"),
+            (self.assume(DurationSeconds=1.5), "InvalidParameter.ParamError"),
+            (self.assume(RoleSessionName="x"), "InvalidParameter.ParamError"),
+            (self.assume(RoleSessionName="has space"), "InvalidParameter.ParamError"),
+        ]
+        for i, (reply, code) in enumerate(cases):
+            with self.subTest(case=i, code=code):
+                self.assertStsError(reply, code)
+        self.assertIsNone(v3_code(self.assume(DurationSeconds=43200)))
+        stats = self.sim.stats()
+        self.assertEqual(stats["tempCredentials"]["issued"]["sts"], 1)
+        self.assertEqual(stats["sts"]["calls"], len(cases) + 1)
+
+    def test_service_down_and_malformed(self):
+        self.sim.config({"sts": "drop"})
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.assume()
+        # VPC API 3.0 calls on the same address are not affected.
+        self.assertIsNone(v3_code(attach3(self.sim, ["ins-a"])))
+        self.sim.config({"sts": "http:502"})
+        reply = self.assume()
+        self.assertEqual(reply.status, 502)
+        self.assertIsNone(reply.json)
+        self.sim.config({"sts": "not-json"})
+        reply = self.assume()
+        self.assertEqual(reply.status, 200)
+        self.assertIsNone(reply.json)
+        self.sim.config({"sts": "missing-fields"})
+        resp = self.assume().json["Response"]
+        self.assertEqual(set(resp), {"ExpiredTime", "Expiration", "RequestId"})
+        # A bad call still gets its error while the answers are malformed.
+        self.assertStsError(self.assume(ProviderId="x"), "InvalidParameter.ParamError")
+        self.sim.config({"sts": "up"})
+        self.assertIsNone(v3_code(self.assume()))
+        stats = self.sim.stats()
+        self.assertEqual(stats["sts"]["byResult"],
+                         {"drop": 1, "http:502": 1, "not-json": 1, "missing-fields": 1,
+                          "InvalidParameter.ParamError": 1, "0": 1})
+        self.assertEqual(stats["tempCredentials"]["issued"]["sts"], 1)
+
+    def test_expired_sts_credentials_are_rejected(self):
+        self.sim.config({"tempCredentialLifeSec": 2})
+        resp = self.assume().json["Response"]
+        self.assertLessEqual(resp["ExpiredTime"], int(time.time()) + 2)
+        self.assertIsNone(v3_code(attach3(self.sim, ["ins-a"], **temp_credential_args(resp))))
+        simlib.wait_for_time(resp["ExpiredTime"])
+        self.assertEqual(v3_code(attach3(self.sim, ["ins-b"], **temp_credential_args(resp))),
+                         "AuthFailure.TokenFailure")
+        self.assertEqual(attach(self.sim, ["ins-b"], **temp_credential_args(resp)).json["code"],
+                         4105)
+        self.assertIsNone(self.sim.linked("ins-b"))
+        self.assertEqual(self.sim.stats()["tempCredentials"]["rejectedExpired"], 2)
+
+    def test_call_log_never_holds_the_token_or_credentials(self):
+        resp = self.assume().json["Response"]
+        self.assume(ProviderId="other")
+        entries = [e for e in self.sim.read_call_log() if e.get("service") == "sts"][-2:]
+        self.assertEqual([e["result"] for e in entries], ["0", "InvalidParameter.ParamError"])
+        self.assertEqual([e["errorCode"] for e in entries], [None, "InvalidParameter.ParamError"])
+        self.assertEqual([e["issued"] for e in entries], [True, False])
+        first = entries[0]
+        self.assertEqual(first["action"], simlib.STS_ACTION)
+        self.assertEqual(first["requestId"], resp["RequestId"])
+        self.assertEqual(first["params"]["X-TC-Version"], simlib.STS_VERSION)
+        self.assertEqual(first["body"]["WebIdentityToken"], "[redacted]")
+        self.assertEqual(first["body"]["RoleArn"], ROLE_ARN)
+        with open(self.sim.call_log) as f:
+            log = f.read()
+        for secret in (self.token, resp["Credentials"]["TmpSecretId"],
+                       resp["Credentials"]["TmpSecretKey"], resp["Credentials"]["Token"]):
+            self.assertNotIn(secret, log)
+            self.assertNotIn(secret, self.sim.stderr())
+
+
+class TemporaryCredentialQuotaTest(unittest.TestCase):
+    """Temporary credentials of one role count against one account's quota."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Sim().start(seed=SEED, extra_args=["--cvm-role", ROLE, "--quota", "4"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+
+    def test_credentials_of_one_role_share_a_quota(self):
+        for _ in range(3):
+            creds = [self.sim.metadata(ROLE).json for _ in range(3)]
+            time.sleep(1.05)  # an empty window
+            start = time.monotonic()
+            codes = [self.sim.call("DescribeVpcEx", {}, **temp_credential_args(cred))
+                     .json["code"] for cred in creds + creds]
+            codes.append(self.sim.call("DescribeVpcEx", {}).json["code"])  # another account
+            if time.monotonic() - start < 0.8:
+                break
+        self.assertEqual(codes, [0, 0, 0, 0, 4400, 4400, 0])
+
+
+# ---- multi-instance calls: all or nothing, errors name the instance --------------------------
+
+INSTANCE_ID_RE = re.compile(r"\bins-[0-9A-Za-z]+")
+
+
+class MultiInstanceTest(V3TestCase):
+    """50-instance calls as a coalescing client sends them."""
+
+    seed = {"regions": {"ap-guangzhou": {"linkLimit": 55}},
+            "generate": {"vpcs": 1, "instances": 60}}
+
+    IDS = ["ins-%d" % i for i in range(50)]
+
+    def assertNothingLinked(self):
+        self.assertEqual(self.sim.state()["links"], [])
+        self.assertEqual(self.sim.stats()["instances"]["attached"], {})
+
+    def test_one_unknown_instance_among_50_v2(self):
+        ids = self.IDS[:25] + ["ins-nothere"] + self.IDS[25:49]
+        reply = attach(self.sim, ids, vpc="vpc-0")
+        self.assertCode(reply, 4000, "InvalidInstance.NotFound")
+        self.assertEqual(INSTANCE_ID_RE.findall(reply.json["message"]), ["ins-nothere"])
+        self.assertNothingLinked()
+        self.assertEqual(len(self.sim.stats()["instances"]["calls"]), 50)
+
+    def test_one_unknown_instance_among_50_v3(self):
+        ids = self.IDS[:49] + ["ins-nothere"]
+        message = self.assertError(attach3(self.sim, ids, vpc="vpc-0"), "ResourceNotFound")
+        self.assertEqual(INSTANCE_ID_RE.findall(message), ["ins-nothere"])
+        self.assertNothingLinked()
+
+    def test_one_linked_instance_among_50(self):
+        self.assertCode(attach(self.sim, ["ins-55"], vpc="vpc-0"), 0)
+        ids = self.IDS[:10] + ["ins-55"] + self.IDS[10:49]
+        reply = attach(self.sim, ids, vpc="vpc-0")
+        self.assertCode(reply, 4000, "InstanceAlreadyLinked")
+        self.assertEqual(INSTANCE_ID_RE.findall(reply.json["message"]), ["ins-55"])
+        message = self.assertError(attach3(self.sim, ids, vpc="vpc-0"),
+                                   "UnsupportedOperation.ClassicInstanceIdAlreadyExists")
+        self.assertEqual(INSTANCE_ID_RE.findall(message), ["ins-55"])
+        # Detach: one instance not linked to that VPC among 50 linked ones.
+        self.sim.config({"sameVpcAttach": "success"})
+        self.assertCode(attach(self.sim, self.IDS, vpc="vpc-0"), 0)
+        ids = self.IDS[:49] + ["ins-57"]
+        reply = self.sim.call(DETACH, {"vpcId": "vpc-0", "instanceIds": ids})
+        self.assertCode(reply, 4000, "InvalidInstance.NotFound")
+        self.assertEqual(INSTANCE_ID_RE.findall(reply.json["message"]), ["ins-57"])
+        message = self.assertError(self.sim.call_v3(DETACH, {"VpcId": "vpc-0",
+                                                             "InstanceIds": ids}),
+                                   "ResourceNotFound")
+        self.assertEqual(INSTANCE_ID_RE.findall(message), ["ins-57"])
+        self.assertEqual(len(self.sim.state()["links"]), 51)
+
+    def test_link_limit_names_no_instance(self):
+        self.assertCode(attach(self.sim, self.IDS, vpc="vpc-0"), 0)
+        extra = ["ins-%d" % i for i in range(50, 60)]
+        reply = attach(self.sim, extra, vpc="vpc-0")
+        self.assertCode(reply, 4000, "InstanceLimitExceeded")
+        self.assertEqual(INSTANCE_ID_RE.findall(reply.json["message"]), [])
+        message = self.assertError(attach3(self.sim, extra, vpc="vpc-0"), "LimitExceeded")
+        self.assertEqual(INSTANCE_ID_RE.findall(message), [])
+        self.assertEqual(len(self.sim.state()["links"]), 50)
+
+    def test_scripted_business_fault_among_50(self):
+        self.sim.add_faults({"scripts": [
+            {"instanceId": "ins-7", "fault": "business:InvalidInstance.NotFound", "times": 2}]})
+        reply = attach(self.sim, self.IDS, vpc="vpc-0")
+        self.assertCode(reply, 4000, "InvalidInstance.NotFound")
+        self.assertEqual(INSTANCE_ID_RE.findall(reply.json["message"]), ["ins-7"])
+        message = self.assertError(attach3(self.sim, self.IDS, vpc="vpc-0"), "ResourceNotFound")
+        self.assertEqual(INSTANCE_ID_RE.findall(message), ["ins-7"])
+        self.assertNothingLinked()
+        stats = self.sim.stats()
+        self.assertEqual(stats["byFault"], {"business:InvalidInstance.NotFound": 2})
+        self.assertEqual(stats["byResult"], {"4000": 1, "ResourceNotFound": 1})
+        # The script is spent: the same call goes through.
+        self.assertOk(attach3(self.sim, self.IDS, vpc="vpc-0"))
+        self.assertEqual(len(self.sim.state()["links"]), 50)
+        entry = self.sim.read_call_log()[-2]
+        self.assertEqual(entry["fault"], "business:InvalidInstance.NotFound")
+        self.assertFalse(entry["applied"])
+
+    def test_scripted_business_faults_of_every_kind(self):
+        cases = [
+            ("InstanceAlreadyLinked", "UnsupportedOperation.ClassicInstanceIdAlreadyExists",
+             ["ins-9"]),
+            ("InstanceLimitExceeded", "LimitExceeded", []),
+            ("InvalidVpc.NotFound", "ResourceNotFound", []),
+        ]
+        for code, v3code, named in cases:
+            with self.subTest(code=code):
+                self.sim.add_faults({"scripts": [
+                    {"instanceId": "ins-9", "action": ATTACH, "fault": "business:" + code,
+                     "times": 2}]})
+                reply = attach(self.sim, self.IDS, vpc="vpc-0")
+                self.assertCode(reply, 4000, code)
+                self.assertEqual(INSTANCE_ID_RE.findall(reply.json["message"]), named)
+                message = self.assertError(attach3(self.sim, self.IDS, vpc="vpc-0"), v3code)
+                self.assertEqual(INSTANCE_ID_RE.findall(message), named)
+        self.sim.config({"businessCode": 5000})
+        self.sim.add_faults({"scripts": [
+            {"instanceId": "ins-3", "fault": "business:InvalidInstance.NotFound"}]})
+        self.assertCode(attach(self.sim, ["ins-3"], vpc="vpc-0"), 5000,
+                        "InvalidInstance.NotFound")
+        self.assertNothingLinked()
+
+    def test_bad_business_scripts_are_refused(self):
+        for doc in ({"scripts": [{"fault": "business:InvalidInstance.NotFound"}]},
+                    {"scripts": [{"instanceId": "ins-1", "fault": "business:Nope"}]},
+                    {"scripts": [{"instanceId": "ins-1", "apply": True,
+                                  "fault": "business:InvalidInstance.NotFound"}]},
+                    {"scripts": [{"instanceId": "i" * 65,
+                                  "fault": "business:InvalidInstance.NotFound"}]},
+                    {"rate": 0.5, "kinds": ["business:InvalidInstance.NotFound"]}):
+            with self.subTest(doc=doc):
+                with self.assertRaises(simlib.SimError):
+                    self.sim.add_faults(doc)
+        self.assertEqual(self.sim.faults()["scripts"], [])
 
 
 if __name__ == "__main__":

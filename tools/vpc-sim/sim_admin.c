@@ -30,9 +30,27 @@ static cJSON *parse_body(const struct clw_sim_request *req, struct clw_sim_respo
     return doc;
 }
 
+static const char *expired_code_name(enum clw_sim_expired_code code)
+{
+    return code == CLW_SIM_EXPIRED_SECRET_ID_UNKNOWN ? "AuthFailure.SecretIdNotFound"
+                                                     : "AuthFailure.TokenFailure";
+}
+
+int clw_sim_expired_code_parse(const char *text, enum clw_sim_expired_code *out)
+{
+    if (strcmp(text, "AuthFailure.TokenFailure") == 0)
+        *out = CLW_SIM_EXPIRED_TOKEN_FAILURE;
+    else if (strcmp(text, "AuthFailure.SecretIdNotFound") == 0)
+        *out = CLW_SIM_EXPIRED_SECRET_ID_UNKNOWN;
+    else
+        return -1;
+    return 0;
+}
+
 static cJSON *settings_json(const struct clw_sim_settings *set)
 {
     cJSON *doc = cJSON_CreateObject();
+    char mode[32];
 
     cJSON_AddStringToObject(doc, "sameVpcAttach",
                             set->rules.same_vpc_attach_ok ? "success" : "error");
@@ -44,6 +62,19 @@ static cJSON *settings_json(const struct clw_sim_settings *set)
     cJSON_AddNumberToObject(doc, "clockSkewSec", (double)set->clock_skew_s);
     cJSON_AddNumberToObject(doc, "maxInstances", (double)set->max_instances);
     cJSON_AddNumberToObject(doc, "quota", set->quota);
+    cJSON_AddBoolToObject(doc, "quotaPerRegion", set->quota_per_region);
+    cJSON_AddStringToObject(doc, "cvmRole", set->cvm_role);
+    cJSON_AddNumberToObject(doc, "tempCredentialLifeSec", (double)set->temp_life_s);
+    cJSON_AddStringToObject(doc, "expiredCredentialCode", expired_code_name(set->expired_code));
+    clw_sim_svcmode_format(&set->metadata, mode, sizeof(mode));
+    cJSON_AddStringToObject(doc, "metadata", mode);
+    clw_sim_svcmode_format(&set->sts, mode, sizeof(mode));
+    cJSON_AddStringToObject(doc, "sts", mode);
+    cJSON_AddStringToObject(doc, "oidcTokenFile", set->oidc_token_file);
+    cJSON_AddStringToObject(doc, "oidcProviderId", set->oidc_provider_id);
+    cJSON_AddStringToObject(doc, "oidcRoleArn", set->oidc_role_arn);
+    cJSON_AddStringToObject(doc, "stsProviderErrorCode", set->sts_provider_error);
+    cJSON_AddStringToObject(doc, "stsRoleErrorCode", set->sts_role_error);
     return doc;
 }
 
@@ -79,12 +110,115 @@ static int read_int(const cJSON *doc, const char *key, double min, double max, i
     return 0;
 }
 
+static int read_bool(const cJSON *doc, const char *key, bool *out, char *err, size_t errsz)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(doc, key);
+
+    if (item == NULL)
+        return 0;
+    if (!cJSON_IsBool(item)) {
+        snprintf(err, errsz, "%s must be true or false", key);
+        return -1;
+    }
+    *out = cJSON_IsTrue(item);
+    return 0;
+}
+
+/* A string member into out (outsz bytes): "" when empty_ok, else one that ok() accepts. */
+static int read_text(const cJSON *doc, const char *key, bool (*ok)(const char *), bool empty_ok,
+                     char *out, size_t outsz, char *err, size_t errsz)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(doc, key);
+
+    if (item == NULL)
+        return 0;
+    if (!cJSON_IsString(item) || strlen(item->valuestring) >= outsz ||
+        (item->valuestring[0] == '\0' ? !empty_ok : (ok != NULL && !ok(item->valuestring)))) {
+        snprintf(err, errsz, "%s: not a valid value", key);
+        return -1;
+    }
+    snprintf(out, outsz, "%s", item->valuestring);
+    return 0;
+}
+
+static int read_mode(const cJSON *doc, const char *key, struct clw_sim_svcmode *out, char *err,
+                     size_t errsz)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(doc, key);
+
+    if (item == NULL)
+        return 0;
+    if (!cJSON_IsString(item) || clw_sim_svcmode_parse(item->valuestring, out) != 0) {
+        snprintf(err, errsz, "%s must be up, drop, http:N (400..599), not-json or missing-fields",
+                 key);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_expired_code(const cJSON *doc, enum clw_sim_expired_code *out, char *err,
+                             size_t errsz)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(doc, "expiredCredentialCode");
+
+    if (item == NULL)
+        return 0;
+    if (!cJSON_IsString(item) || clw_sim_expired_code_parse(item->valuestring, out) != 0) {
+        snprintf(err, errsz,
+                 "expiredCredentialCode must be AuthFailure.TokenFailure or "
+                 "AuthFailure.SecretIdNotFound");
+        return -1;
+    }
+    return 0;
+}
+
+/* The temporary-credential members of a settings document onto *next. */
+static int apply_credential_settings(struct clw_sim_settings *next, const cJSON *doc, char *err,
+                                     size_t errsz)
+{
+    if (read_text(doc, "cvmRole", clw_sim_role_name_ok, true, next->cvm_role,
+                  sizeof(next->cvm_role), err, errsz) != 0 ||
+        read_int(doc, "tempCredentialLifeSec", 1, CLW_SIM_LIFE_MAX_S, &next->temp_life_s, err,
+                 errsz) != 0 ||
+        read_expired_code(doc, &next->expired_code, err, errsz) != 0 ||
+        read_mode(doc, "metadata", &next->metadata, err, errsz) != 0 ||
+        read_mode(doc, "sts", &next->sts, err, errsz) != 0 ||
+        read_text(doc, "oidcTokenFile", NULL, true, next->oidc_token_file,
+                  sizeof(next->oidc_token_file), err, errsz) != 0 ||
+        read_text(doc, "oidcProviderId", clw_sim_oidc_value_ok, true, next->oidc_provider_id,
+                  sizeof(next->oidc_provider_id), err, errsz) != 0 ||
+        read_text(doc, "oidcRoleArn", clw_sim_oidc_value_ok, true, next->oidc_role_arn,
+                  sizeof(next->oidc_role_arn), err, errsz) != 0 ||
+        read_text(doc, "stsProviderErrorCode", clw_sim_error_code_ok, false,
+                  next->sts_provider_error, sizeof(next->sts_provider_error), err, errsz) != 0 ||
+        read_text(doc, "stsRoleErrorCode", clw_sim_error_code_ok, false, next->sts_role_error,
+                  sizeof(next->sts_role_error), err, errsz) != 0)
+        return -1;
+    return 0;
+}
+
 /* Applies a settings document onto *set; nothing changes on error. */
 static int apply_settings(struct clw_sim_settings *set, const cJSON *doc, char *err, size_t errsz)
 {
-    static const char *const keys[] = {"sameVpcAttach", "detachUnlinked", "businessCode",
-                                       "taskDelayMs",   "windowSec",      "clockSkewSec",
-                                       "maxInstances",  "quota"};
+    static const char *const keys[] = {"sameVpcAttach",
+                                       "detachUnlinked",
+                                       "businessCode",
+                                       "taskDelayMs",
+                                       "windowSec",
+                                       "clockSkewSec",
+                                       "maxInstances",
+                                       "quota",
+                                       "quotaPerRegion",
+                                       "cvmRole",
+                                       "tempCredentialLifeSec",
+                                       "expiredCredentialCode",
+                                       "metadata",
+                                       "sts",
+                                       "oidcTokenFile",
+                                       "oidcProviderId",
+                                       "oidcRoleArn",
+                                       "stsProviderErrorCode",
+                                       "stsRoleErrorCode"};
     struct clw_sim_settings next = *set;
     int64_t code = next.rules.business_code;
     int64_t max = (int64_t)next.max_instances;
@@ -114,7 +248,9 @@ static int apply_settings(struct clw_sim_settings *set, const cJSON *doc, char *
         read_int(doc, "clockSkewSec", -86400 * 365, 86400 * 365, &next.clock_skew_s, err, errsz) !=
             0 ||
         read_int(doc, "maxInstances", 1, 1000, &max, err, errsz) != 0 ||
-        read_int(doc, "quota", 0, CLW_SIM_QUOTA_MAX, &quota, err, errsz) != 0)
+        read_int(doc, "quota", 0, CLW_SIM_QUOTA_MAX, &quota, err, errsz) != 0 ||
+        read_bool(doc, "quotaPerRegion", &next.quota_per_region, err, errsz) != 0 ||
+        apply_credential_settings(&next, doc, err, errsz) != 0)
         return -1;
     next.rules.business_code = (int)code;
     next.max_instances = (size_t)max;
@@ -251,6 +387,8 @@ static void handle_stats(struct clw_sim *sim, struct clw_sim_response *resp)
         cJSON_AddNumberToObject(doc, "quota", sim->settings.quota);
         cJSON_AddNumberToObject(doc, "noncesRemembered", (double)sim->nonces.count);
         cJSON_AddNumberToObject(doc, "nextTaskId", (double)clw_sim_state_next_task_id(&sim->state));
+        cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(doc, "tempCredentials"), "live",
+                                (double)clw_sim_tmpcreds_live(&sim->tmpcreds, clw_sim_now_s(sim)));
     }
     pthread_mutex_unlock(&sim->lock);
     clw_sim_respond_json(resp, 200, doc);

@@ -16,7 +16,8 @@
 #define DEFAULT_LIMIT 20
 #define MAX_LIMIT     50
 
-#define QUOTA_KEY_MAX 320
+#define QUOTA_KEY_MAX 1024
+#define PATH_MAX_LEN  256
 
 struct action_name {
     const char *name;
@@ -43,6 +44,16 @@ int64_t clw_sim_now_ms(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t clw_sim_now_s(const struct clw_sim *sim)
+{
+    struct timespec ts;
+
+    /* Not time(NULL): that reads the tick-updated coarse clock, which can still show the
+     * previous second a few milliseconds after clients' clocks passed an ExpiredTime. */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec + sim->settings.clock_skew_s;
 }
 
 /* ---- answers ---------------------------------------------------------------------------- */
@@ -152,11 +163,33 @@ static const char *http_reason(int status)
     }
 }
 
+/* HTTP status with a small HTML body, as a proxy or a failing front end answers. */
+static void respond_http_status(struct clw_sim_response *resp, int status)
+{
+    char html[160];
+
+    snprintf(html, sizeof(html), "<html><body><h1>%d %s</h1></body></html>\n", status,
+             http_reason(status));
+    clw_sim_respond_text(resp, status, "text/html", html);
+}
+
+bool clw_sim_respond_gone(const struct clw_sim_svcmode *mode, struct clw_sim_response *resp,
+                          char *result, size_t resultsz)
+{
+    if (mode->kind != CLW_SIM_SVC_DROP && mode->kind != CLW_SIM_SVC_HTTP)
+        return false;
+    if (mode->kind == CLW_SIM_SVC_DROP)
+        resp->disposition = CLW_SIM_CLOSE;
+    else
+        respond_http_status(resp, mode->status);
+    clw_sim_svcmode_format(mode, result, resultsz);
+    return true;
+}
+
 static void respond_fault(struct clw_sim *sim, const struct clw_sim_call *call,
                           struct clw_sim_response *resp)
 {
     const struct clw_sim_fault *fault = &call->fault;
-    char html[160];
     bool throttled;
 
     switch (fault->kind) {
@@ -164,8 +197,8 @@ static void respond_fault(struct clw_sim *sim, const struct clw_sim_call *call,
         struct clw_sim_reply reply = {0};
 
         if (call->version == 3) {
-            clw_sim_v3_respond_error(call, clw_sim_v3_fault_code(fault), "(vpc-sim) injected fault",
-                                     resp);
+            clw_sim_v3_respond_error(call->request_id, clw_sim_v3_fault_code(fault),
+                                     "(vpc-sim) injected fault", resp);
         } else {
             clw_sim_reply_error(&reply, fault->code,
                                 fault->code_desc[0] ? fault->code_desc
@@ -177,9 +210,7 @@ static void respond_fault(struct clw_sim *sim, const struct clw_sim_call *call,
         break;
     }
     case CLW_SIM_FAULT_HTTP:
-        snprintf(html, sizeof(html), "<html><body><h1>%d %s</h1></body></html>\n", fault->code,
-                 http_reason(fault->code));
-        clw_sim_respond_text(resp, fault->code, "text/html", html);
+        respond_http_status(resp, fault->code);
         throttled = fault->code == 429 || fault->code == 503;
         break;
     case CLW_SIM_FAULT_HANG:
@@ -425,51 +456,79 @@ void clw_sim_signing_host(const struct clw_sim *sim, const char *host, char *out
     snprintf(out, outsz, "%.*s", (int)(end - host), host);
 }
 
-/* Checks presence, SecretId, signature and token (no shared state: runs without the lock).
- * Returns the credential index, or -1 with call->reply filled. */
-static int authenticate(const struct clw_sim *sim, const struct clw_sim_request *req,
-                        struct clw_sim_call *call)
+bool clw_sim_principal_find(struct clw_sim *sim, const char *secret_id,
+                            struct clw_sim_principal *who)
+{
+    int idx = clw_sim_creds_find(&sim->creds, secret_id);
+    const struct clw_sim_tmpcred *tmp;
+    bool found = false;
+
+    memset(who, 0, sizeof(*who));
+    if (idx >= 0) {
+        who->secret_key = sim->creds.items[idx].secret_key;
+        who->token = sim->creds.items[idx].token;
+        who->id = (uint32_t)idx;
+        snprintf(who->account, sizeof(who->account), "#%d", idx);
+        return true;
+    }
+    pthread_mutex_lock(&sim->lock);
+    tmp = clw_sim_tmpcreds_find(&sim->tmpcreds, secret_id);
+    if (tmp != NULL) {
+        memcpy(who->key_buf, tmp->secret_key, sizeof(who->key_buf));
+        memcpy(who->token_buf, tmp->token, sizeof(who->token_buf));
+        memcpy(who->account, tmp->account, sizeof(who->account));
+        who->secret_key = who->key_buf;
+        who->token = who->token_buf;
+        who->id = (uint32_t)sim->creds.count + tmp->serial;
+        who->expires = tmp->expires;
+        found = true;
+    }
+    pthread_mutex_unlock(&sim->lock);
+    return found;
+}
+
+/* Checks presence, SecretId, signature and token without the lock held (but for the lookup of
+ * a temporary SecretId). Returns true with call->who filled, or false with call->reply set. */
+static bool authenticate(struct clw_sim *sim, const struct clw_sim_request *req,
+                         struct clw_sim_call *call)
 {
     const char *secret_id;
     const char *token;
     char host[256];
-    int cred;
 
     for (size_t i = 0; i < sizeof(required_common) / sizeof(required_common[0]); i++) {
         const char *value = clw_sim_params_get(&call->params, required_common[i]);
 
         if (value == NULL || value[0] == '\0') {
             fail_param(call, "MissingParameter", "missing parameter %s", required_common[i]);
-            return -1;
+            return false;
         }
     }
     secret_id = clw_sim_params_get(&call->params, "SecretId");
-    cred = clw_sim_creds_find(&sim->creds, secret_id);
-    if (cred < 0) {
+    if (!clw_sim_principal_find(sim, secret_id, &call->who)) {
         clw_sim_reply_error(&call->reply, 4104, "AuthFailure.SecretIdNotFound",
                             "SecretId not found");
-        return -1;
+        return false;
     }
     clw_sim_signing_host(sim, req->host, host, sizeof(host));
     if (!clw_sim_sign_verify(req->method, host, CLW_SIM_API_PATH, &call->params,
-                             sim->creds.items[cred].secret_key)) {
+                             call->who.secret_key)) {
         clw_sim_reply_error(&call->reply, 4100, "AuthFailure.SignatureFailure",
                             "signature verification failed");
-        return -1;
+        return false;
     }
     token = clw_sim_params_get(&call->params, "Token");
-    if (sim->creds.items[cred].token != NULL &&
-        (token == NULL || strcmp(token, sim->creds.items[cred].token) != 0)) {
+    if (call->who.token != NULL && (token == NULL || strcmp(token, call->who.token) != 0)) {
         clw_sim_reply_error(&call->reply, 4105, "AuthFailure.TokenFailure", "token invalid");
-        return -1;
+        return false;
     }
-    return cred;
+    return true;
 }
 
 /* Timestamp window and Nonce reuse. Caller holds the lock. */
-static bool check_replay(struct clw_sim *sim, struct clw_sim_call *call, int cred)
+static bool check_replay(struct clw_sim *sim, struct clw_sim_call *call)
 {
-    int64_t now = (int64_t)time(NULL) + sim->settings.clock_skew_s;
+    int64_t now = clw_sim_now_s(sim);
     int64_t window = sim->settings.window_s;
     uint64_t ts;
     uint64_t nonce;
@@ -490,7 +549,7 @@ static bool check_replay(struct clw_sim *sim, struct clw_sim_call *call, int cre
                             ts, window, now);
         return false;
     }
-    if (!clw_sim_nonces_use(&sim->nonces, (uint32_t)cred, nonce, now,
+    if (!clw_sim_nonces_use(&sim->nonces, call->who.id, nonce, now,
                             ((int64_t)ts > now ? (int64_t)ts : now) + window)) {
         clw_sim_reply_error(&call->reply, 4500, "InvalidNonce",
                             "Nonce %" PRIu64 " already used within %" PRId64 " s", nonce, window);
@@ -539,38 +598,86 @@ static int64_t monotonic_us(void)
 }
 
 /* The quota: true when the call may go on; otherwise the reply is 4400 RequestLimitExceeded.
- * Counts accepted and refused calls per second. Caller holds the lock. */
-static bool admit(struct clw_sim *sim, struct clw_sim_call *call, int cred)
+ * The key is the account and the action (and the region with quota_per_region). Counts
+ * accepted and refused calls, per second and per action. Caller holds the lock. */
+static bool admit(struct clw_sim *sim, struct clw_sim_call *call)
 {
     uint32_t limit = sim->settings.quota;
-    int64_t now_s = (int64_t)time(NULL);
+    bool per_region = sim->settings.quota_per_region;
+    bool ok = true;
     char key[QUOTA_KEY_MAX];
 
     if (limit > 0) {
-        snprintf(key, sizeof(key), "%d\n%s\n%s", cred, clw_sim_region_canonical(call->region),
-                 call->action_name);
-        if (!clw_sim_quota_admit(&sim->quota, key, limit, monotonic_us())) {
-            call->throttled = true;
-            sim->stats.throttled++;
-            clw_sim_persec_add(&sim->stats.throttled_per_second, now_s);
-            clw_sim_reply_error(&call->reply, 4400, "RequestLimitExceeded",
-                                "(vpc-sim) quota of %u calls per second for this SecretId, "
-                                "region and action exceeded",
-                                limit);
-            return false;
-        }
+        if (per_region)
+            snprintf(key, sizeof(key), "%s\n%s\n%s", call->who.account,
+                     clw_sim_region_canonical(call->region), call->action_name);
+        else
+            snprintf(key, sizeof(key), "%s\n%s", call->who.account, call->action_name);
+        ok = clw_sim_quota_admit(&sim->quota, key, limit, monotonic_us());
     }
-    clw_sim_persec_add(&sim->stats.accepted, now_s);
+    clw_sim_stats_admission(&sim->stats, call->action_name, ok, (int64_t)time(NULL));
+    if (!ok) {
+        call->throttled = true;
+        clw_sim_reply_error(&call->reply, 4400, "RequestLimitExceeded",
+                            "(vpc-sim) quota of %u calls per second for this account%s and "
+                            "action exceeded",
+                            limit, per_region ? ", region" : "");
+    }
+    return ok;
+}
+
+/* Faults that answer instead of the action (task_fail and business faults do not). */
+static bool fault_answers(const struct clw_sim_fault *fault)
+{
+    return fault->kind != CLW_SIM_FAULT_NONE && fault->kind != CLW_SIM_FAULT_TASK_FAIL &&
+           fault->kind != CLW_SIM_FAULT_BUSINESS;
+}
+
+/* A scripted business error: what the action's own check would answer about the scripted
+ * instance, which the message names (InstanceLimitExceeded names none). Nothing changes. */
+static void business_fault(const struct clw_sim *sim, struct clw_sim_call *call)
+{
+    const char *code = call->fault.code_desc;
+    const char *id = call->fault.instance_id;
+    int num = sim->settings.rules.business_code;
+
+    if (strcmp(code, "InvalidInstance.NotFound") == 0)
+        clw_sim_reply_error(&call->reply, num, code, "instance %s not found in region %s", id,
+                            call->region);
+    else if (strcmp(code, "InstanceAlreadyLinked") == 0)
+        clw_sim_reply_error(&call->reply, num, code, "instance %s is already linked to a VPC", id);
+    else if (strcmp(code, "InstanceLimitExceeded") == 0)
+        clw_sim_reply_error(&call->reply, num, code, "region %s allows no more classic links",
+                            call->region);
+    else
+        clw_sim_reply_error(&call->reply, num, code, "VPC %s not found in region %s", call->vpc_id,
+                            call->region);
+}
+
+/* A temporary credential used at or after its expiry is refused with the configured code.
+ * Caller holds the lock. */
+static bool expired(struct clw_sim *sim, struct clw_sim_call *call)
+{
+    char when[32];
+
+    if (call->who.expires == 0 || clw_sim_now_s(sim) < call->who.expires)
+        return false;
+    sim->stats.rejected_expired++;
+    clw_sim_rfc3339(call->who.expires, when, sizeof(when));
+    if (sim->settings.expired_code == CLW_SIM_EXPIRED_SECRET_ID_UNKNOWN)
+        clw_sim_reply_error(&call->reply, 4104, "AuthFailure.SecretIdNotFound",
+                            "SecretId not found (a temporary credential that expired at %s)", when);
+    else
+        clw_sim_reply_error(&call->reply, 4105, "AuthFailure.TokenFailure",
+                            "token invalid: the temporary credential expired at %s", when);
     return true;
 }
 
 /* Decides and runs the call once authenticated: replay window, action, its parameters, quota,
  * faults, then the action itself. Caller holds the lock. */
-static void process(struct clw_sim *sim, struct clw_sim_call *call, int cred)
+static void process(struct clw_sim *sim, struct clw_sim_call *call)
 {
-    bool fault_answers;
-    bool fresh =
-        call->version == 3 ? clw_sim_v3_check_time(sim, call) : check_replay(sim, call, cred);
+    bool fresh = call->version == 3 ? clw_sim_v3_check_time(sim, call) : check_replay(sim, call);
 
     if (!fresh)
         return;
@@ -587,12 +694,12 @@ static void process(struct clw_sim *sim, struct clw_sim_call *call, int cred)
     if (call->version == 3 ? !clw_sim_v3_parse_args(call, sim->settings.max_instances)
                            : !parse_action_args(call, sim->settings.max_instances))
         return;
-    if (!admit(sim, call, cred))
+    if (!admit(sim, call))
         return;
     clw_sim_faults_pick(&sim->faults, call->action_name, call->ids, call->nids, &call->fault);
-    fault_answers =
-        call->fault.kind != CLW_SIM_FAULT_NONE && call->fault.kind != CLW_SIM_FAULT_TASK_FAIL;
-    if (!fault_answers || call->fault.apply)
+    if (call->fault.kind == CLW_SIM_FAULT_BUSINESS)
+        business_fault(sim, call);
+    else if (!fault_answers(&call->fault) || call->fault.apply)
         run_action(sim, call, call->fault.kind == CLW_SIM_FAULT_TASK_FAIL);
 }
 
@@ -678,16 +785,11 @@ static void log_call(struct clw_sim *sim, const char *method, const struct clw_s
     cJSON *entry;
     cJSON *params;
     char buf[96];
-    struct timespec ts;
-    struct tm tm;
 
     if (sim->log.fd < 0)
         return;
     entry = cJSON_CreateObject();
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ".%03ldZ", ts.tv_nsec / 1000000);
+    clw_sim_log_timestamp(buf, sizeof(buf));
     cJSON_AddStringToObject(entry, "ts", buf);
     cJSON_AddNumberToObject(entry, "version", call->version);
     cJSON_AddStringToObject(entry, "method", method);
@@ -737,23 +839,23 @@ static enum clw_sim_action find_action(const struct action_name *table, size_t n
     return CLW_SIM_ACTION_UNKNOWN;
 }
 
-/* The checks that need no lock: v2 parameters and signature, or the v3 headers, signature and
- * body. Returns the credential index, or -1 with call->reply set. */
-static int authenticate_call(struct clw_sim *sim, const struct clw_sim_request *req,
-                             const char *query, struct clw_sim_call *call)
+/* The checks made without the lock: v2 parameters and signature, or the v3 headers, signature
+ * and body. Returns true with call->who filled, or false with call->reply set. */
+static bool authenticate_call(struct clw_sim *sim, const struct clw_sim_request *req,
+                              const char *query, struct clw_sim_call *call)
 {
-    int cred;
+    bool ok;
 
     if (call->version == 3) {
-        cred = clw_sim_v3_authenticate(sim, req, call);
+        ok = clw_sim_v3_authenticate(sim, req, call);
         /* An action is only known together with the version it belongs to. */
         if (call->api_version != NULL && strcmp(call->api_version, CLW_SIM_V3_VERSION) == 0)
             call->action = find_action(v3_actions, sizeof(v3_actions) / sizeof(v3_actions[0]),
                                        call->action_name);
-        return cred;
+        return ok;
     }
     if (!parse_request_params(req, query, call))
-        return -1;
+        return false;
     call->action_name = clw_sim_params_get(&call->params, "Action");
     call->action =
         find_action(v2_actions, sizeof(v2_actions) / sizeof(v2_actions[0]), call->action_name);
@@ -765,23 +867,23 @@ static void handle_api(struct clw_sim *sim, const struct clw_sim_request *req, i
                        const char *query, struct clw_sim_response *resp)
 {
     struct clw_sim_call call;
-    int cred;
+    bool known;
     uint32_t latency;
 
     memset(&call, 0, sizeof(call));
     call.version = version;
-    cred = authenticate_call(sim, req, query, &call);
+    known = authenticate_call(sim, req, query, &call);
 
     pthread_mutex_lock(&sim->lock);
-    if (cred >= 0) {
+    if (known && !expired(sim, &call)) {
         call.authenticated = true;
-        process(sim, &call, cred);
+        process(sim, &call);
     }
     if (version == 3) {
         clw_sim_v3_translate(&call);
         clw_sim_v3_request_id(++sim->request_seq, sim->rng_seed, call.request_id);
     }
-    if (call.fault.kind != CLW_SIM_FAULT_NONE && call.fault.kind != CLW_SIM_FAULT_TASK_FAIL)
+    if (fault_answers(&call.fault))
         respond_fault(sim, &call, resp);
     else if (version == 3)
         clw_sim_v3_respond(&call, resp);
@@ -799,6 +901,15 @@ static void handle_api(struct clw_sim *sim, const struct clw_sim_request *req, i
     free(call.ids);
     clw_sim_v3_call_free(&call);
     clw_sim_params_free(&call.params);
+    clw_sim_sign_wipe(&call.who, sizeof(call.who));
+}
+
+/* An API 3.0 request for STS rather than the VPC API. */
+static bool is_sts_call(const struct clw_sim_request *req)
+{
+    const char *action = req->header != NULL ? req->header(req->header_ctx, "X-TC-Action") : NULL;
+
+    return action != NULL && strcmp(action, CLW_SIM_STS_ACTION) == 0;
 }
 
 void clw_sim_handle(struct clw_sim *sim, const struct clw_sim_request *req,
@@ -806,7 +917,7 @@ void clw_sim_handle(struct clw_sim *sim, const struct clw_sim_request *req,
 {
     const char *q = strchr(req->target, '?');
     size_t path_len = q != NULL ? (size_t)(q - req->target) : strlen(req->target);
-    char path[128];
+    char path[PATH_MAX_LEN];
 
     memset(resp, 0, sizeof(*resp));
     if (path_len >= sizeof(path)) {
@@ -826,7 +937,12 @@ void clw_sim_handle(struct clw_sim *sim, const struct clw_sim_request *req,
             clw_sim_respond_text(resp, 405, "text/plain", "API 3.0: POST only\n");
             return;
         }
-        handle_api(sim, req, 3, NULL, resp);
+        if (is_sts_call(req))
+            clw_sim_sts_handle(sim, req, resp);
+        else
+            handle_api(sim, req, 3, NULL, resp);
+    } else if (strncmp(path, CLW_SIM_METADATA_PATH, strlen(CLW_SIM_METADATA_PATH)) == 0) {
+        clw_sim_metadata_handle(sim, req, path, resp);
     } else if (sim->admin && strncmp(path, CLW_SIM_ADMIN_PATH, strlen(CLW_SIM_ADMIN_PATH)) == 0) {
         clw_sim_admin_handle(sim, req, path, resp);
     } else {
@@ -880,6 +996,7 @@ void clw_sim_free(struct clw_sim *sim)
     clw_sim_faults_free(&sim->faults);
     clw_sim_stats_free(&sim->stats);
     clw_sim_quota_free(&sim->quota);
+    clw_sim_tmpcreds_free(&sim->tmpcreds);
     cJSON_Delete(sim->seed);
     cJSON_Delete(sim->initial_faults);
     pthread_mutex_destroy(&sim->lock);

@@ -23,6 +23,22 @@ enum clw_sim_action {
     CLW_SIM_ACTION_TASK_RESULT,    /* v2 only */
 };
 
+/* Whom a call claims to be: a credential of the --credentials file or a temporary one. */
+struct clw_sim_principal {
+    const char *secret_key;                    /* the static key or key_buf */
+    const char *token;                         /* NULL: no token is checked */
+    char key_buf[CLW_SIM_TMP_KEY_LEN + 1];     /* a temporary credential's, copied */
+    char token_buf[CLW_SIM_TMP_TOKEN_LEN + 1]; /* its token */
+    char account[CLW_SIM_ACCOUNT_MAX];         /* whose quota the call uses */
+    uint32_t id;                               /* the nonce memory's identity */
+    int64_t expires;                           /* 0: does not expire */
+};
+
+/* Looks secret_id up among the static credentials, then (under the lock, which the caller
+ * must not hold) the temporary ones; fills *who and returns true when found. */
+bool clw_sim_principal_find(struct clw_sim *sim, const char *secret_id,
+                            struct clw_sim_principal *who);
+
 /* Everything one API call carries from parsing to the call log. Errors are kept in reply as
  * v2 codes (numeric code, codeDesc) until clw_sim_v3_translate turns them into API 3.0 codes
  * for a v3 call; from then on reply.code is only zero (success) or not, and code_desc holds the
@@ -36,8 +52,9 @@ struct clw_sim_call {
     enum clw_sim_action action;
     const char *region; /* Region / X-TC-Region */
     bool authenticated;
-    bool throttled;   /* refused by the quota */
-    const char **ids; /* instance ids the call names, borrowed from params or body */
+    struct clw_sim_principal who; /* valid once the SecretId is known */
+    bool throttled;               /* refused by the quota */
+    const char **ids;             /* instance ids the call names, borrowed from params or body */
     size_t nids;
     const char *vpc_id;
     struct clw_sim_link_query links;
@@ -56,17 +73,14 @@ void clw_sim_signing_host(const struct clw_sim *sim, const char *host, char *out
 /* Decimal digits only (at most 20), at most max. */
 bool clw_sim_parse_number(const char *s, uint64_t max, uint64_t *out);
 
-/* Sets resp to a plain answer (text is copied). */
-void clw_sim_respond_text(struct clw_sim_response *resp, int status, const char *content_type,
-                          const char *text);
-
 /* ---- API 3.0, in sim_api3.c ------------------------------------------------------------- */
 
 /* Reads the X-TC-* headers and checks them, the JSON content type, the Authorization header,
- * the SecretId, the TC3 signature and the token, without shared state (no lock). Parses the
- * body once the signature is good. Returns the credential index, or -1 with call->reply set. */
-int clw_sim_v3_authenticate(const struct clw_sim *sim, const struct clw_sim_request *req,
-                            struct clw_sim_call *call);
+ * the SecretId, the TC3 signature and the token, without the lock held (it takes it briefly to
+ * look a temporary SecretId up). Parses the body once the signature is good. Returns true with
+ * call->who filled, or false with call->reply set. */
+bool clw_sim_v3_authenticate(struct clw_sim *sim, const struct clw_sim_request *req,
+                             struct clw_sim_call *call);
 
 /* X-TC-Timestamp within the window of the simulator's clock (AuthFailure.SignatureExpire).
  * Caller holds the lock. */
@@ -85,8 +99,8 @@ const char *clw_sim_v3_fault_code(const struct clw_sim_fault *fault);
 void clw_sim_v3_respond(struct clw_sim_call *call, struct clw_sim_response *resp);
 
 /* {"Response":{"Error":{"Code","Message"},"RequestId"}}. */
-void clw_sim_v3_respond_error(const struct clw_sim_call *call, const char *code,
-                              const char *message, struct clw_sim_response *resp);
+void clw_sim_v3_respond_error(const char *request_id, const char *code, const char *message,
+                              struct clw_sim_response *resp);
 
 /* A RequestId spelled like a UUID, unique per (seq, salt). out: 40 bytes. */
 void clw_sim_v3_request_id(uint64_t seq, uint64_t salt, char *out);

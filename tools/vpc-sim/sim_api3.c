@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "sim_tc3.h"
 
@@ -175,8 +174,8 @@ static cJSON *parse_body(const struct clw_sim_request *req)
     return doc;
 }
 
-int clw_sim_v3_authenticate(const struct clw_sim *sim, const struct clw_sim_request *req,
-                            struct clw_sim_call *call)
+bool clw_sim_v3_authenticate(struct clw_sim *sim, const struct clw_sim_request *req,
+                             struct clw_sim_call *call)
 {
     static const char *const logged[] = {"X-TC-Action", "X-TC-Region", "X-TC-Timestamp",
                                          "X-TC-Version"};
@@ -185,14 +184,13 @@ int clw_sim_v3_authenticate(const struct clw_sim *sim, const struct clw_sim_requ
     struct clw_sim_tc3_auth auth;
     const char *token;
     uint64_t timestamp;
-    int cred;
 
     for (size_t i = 0; i < sizeof(logged) / sizeof(logged[0]); i++) {
         const char *value = header(req, logged[i]);
 
         if (value != NULL && clw_sim_params_add(&call->params, logged[i], value) != 0) {
             fail(call, "InternalError", "out of memory");
-            return -1;
+            return false;
         }
     }
     call->action_name = clw_sim_params_get(&call->params, "X-TC-Action");
@@ -203,45 +201,42 @@ int clw_sim_v3_authenticate(const struct clw_sim *sim, const struct clw_sim_requ
 
         if (value == NULL || value[0] == '\0') {
             fail(call, "MissingParameter", "missing header %s", required[i]);
-            return -1;
+            return false;
         }
     }
     if (!content_type_is_json(req->content_type)) {
         fail(call, "InvalidParameter", "Content-Type must be application/json");
-        return -1;
+        return false;
     }
     if (!clw_sim_parse_number(clw_sim_params_get(&call->params, "X-TC-Timestamp"), INT64_MAX / 2,
                               &timestamp)) {
         fail(call, "InvalidParameter", "X-TC-Timestamp must be a Unix time in seconds");
-        return -1;
+        return false;
     }
     if (clw_sim_tc3_parse_auth(header(req, "Authorization"), &auth) != 0) {
         fail(call, "AuthFailure.InvalidAuthorization",
              "Authorization is not \"TC3-HMAC-SHA256 Credential=ID/DATE/SERVICE/tc3_request, "
              "SignedHeaders=..., Signature=HEX\"");
-        return -1;
+        return false;
     }
-    cred = clw_sim_creds_find(&sim->creds, auth.secret_id);
-    if (cred < 0) {
+    if (!clw_sim_principal_find(sim, auth.secret_id, &call->who)) {
         fail(call, "AuthFailure.SecretIdNotFound", "SecretId not found");
-        return -1;
+        return false;
     }
-    if (!verify_signature(sim, req, &auth, (int64_t)timestamp, sim->creds.items[cred].secret_key,
-                          call))
-        return -1;
+    if (!verify_signature(sim, req, &auth, (int64_t)timestamp, call->who.secret_key, call))
+        return false;
     token = header(req, "X-TC-Token");
-    if (sim->creds.items[cred].token != NULL &&
-        (token == NULL || strcmp(token, sim->creds.items[cred].token) != 0)) {
+    if (call->who.token != NULL && (token == NULL || strcmp(token, call->who.token) != 0)) {
         fail(call, "AuthFailure.TokenFailure", "token invalid");
-        return -1;
+        return false;
     }
     call->body = parse_body(req);
-    return cred;
+    return true;
 }
 
 bool clw_sim_v3_check_time(const struct clw_sim *sim, struct clw_sim_call *call)
 {
-    int64_t now = (int64_t)time(NULL) + sim->settings.clock_skew_s;
+    int64_t now = clw_sim_now_s(sim);
     int64_t window = sim->settings.window_s;
     uint64_t ts = 0;
 
@@ -546,8 +541,8 @@ const char *clw_sim_v3_fault_code(const struct clw_sim_fault *fault)
     }
 }
 
-void clw_sim_v3_respond_error(const struct clw_sim_call *call, const char *code,
-                              const char *message, struct clw_sim_response *resp)
+void clw_sim_v3_respond_error(const char *request_id, const char *code, const char *message,
+                              struct clw_sim_response *resp)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *response = cJSON_AddObjectToObject(root, "Response");
@@ -555,7 +550,7 @@ void clw_sim_v3_respond_error(const struct clw_sim_call *call, const char *code,
 
     cJSON_AddStringToObject(error, "Code", code);
     cJSON_AddStringToObject(error, "Message", message);
-    cJSON_AddStringToObject(response, "RequestId", call->request_id);
+    cJSON_AddStringToObject(response, "RequestId", request_id);
     clw_sim_respond_json(resp, 200, root);
 }
 
@@ -566,7 +561,7 @@ void clw_sim_v3_respond(struct clw_sim_call *call, struct clw_sim_response *resp
     cJSON *response;
 
     if (reply->code != 0) {
-        clw_sim_v3_respond_error(call, reply->code_desc, reply->message, resp);
+        clw_sim_v3_respond_error(call->request_id, reply->code_desc, reply->message, resp);
         return;
     }
     root = cJSON_CreateObject();

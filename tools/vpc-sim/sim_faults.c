@@ -12,6 +12,14 @@ static const char *const default_kinds[] = {
     "code:4400", "code:5100", "code:6000", "code:6200", "http:500", "http:502", "http:503", "drop",
 };
 
+/* The business errors a script may inject (the v2 spellings; v3 calls get them translated). */
+static const char *const business_codes[] = {
+    "InvalidInstance.NotFound",
+    "InstanceAlreadyLinked",
+    "InstanceLimitExceeded",
+    "InvalidVpc.NotFound",
+};
+
 /* splitmix64: small, fast and good enough for test traffic. */
 static uint64_t next_random(struct clw_sim_faults *faults)
 {
@@ -85,6 +93,16 @@ int clw_sim_fault_parse(const char *text, struct clw_sim_fault *fault)
             snprintf(fault->code_desc, sizeof(fault->code_desc), "%s", end + 1);
         return 0;
     }
+    if (strncmp(text, "business:", 9) == 0) {
+        for (size_t i = 0; i < sizeof(business_codes) / sizeof(business_codes[0]); i++) {
+            if (strcmp(text + 9, business_codes[i]) == 0) {
+                fault->kind = CLW_SIM_FAULT_BUSINESS;
+                snprintf(fault->code_desc, sizeof(fault->code_desc), "%s", business_codes[i]);
+                return 0;
+            }
+        }
+        return -1;
+    }
     if (strncmp(text, "http:", 5) == 0) {
         num = strtol(text + 5, &end, 10);
         if (end == text + 5 || *end != '\0' || num < 100 || num > 599 || num == 200)
@@ -119,6 +137,9 @@ void clw_sim_fault_format(const struct clw_sim_fault *fault, char *out, size_t o
         break;
     case CLW_SIM_FAULT_TASK_FAIL:
         snprintf(out, outsz, "task_fail");
+        break;
+    case CLW_SIM_FAULT_BUSINESS:
+        snprintf(out, outsz, "business:%s", fault->code_desc);
         break;
     }
 }
@@ -162,7 +183,7 @@ static int read_kinds(const cJSON *arr, struct clw_sim_faults *out, char *err, s
         struct clw_sim_fault *fault = &out->kinds[out->nkinds];
 
         if (!cJSON_IsString(item) || clw_sim_fault_parse(item->valuestring, fault) != 0 ||
-            fault->kind == CLW_SIM_FAULT_TASK_FAIL) {
+            fault->kind == CLW_SIM_FAULT_TASK_FAIL || fault->kind == CLW_SIM_FAULT_BUSINESS) {
             snprintf(err, errsz, "faults: kinds: bad fault (code:N, http:N, drop or hang)");
             return -1;
         }
@@ -186,13 +207,26 @@ static int read_script(const cJSON *obj, struct clw_sim_script *script, char *er
         clw_sim_fault_parse(fault->valuestring, &script->fault) != 0) {
         snprintf(err, errsz,
                  "faults: scripts: each needs \"fault\": code:N[:Desc], http:N, "
-                 "drop, hang or task_fail");
+                 "drop, hang, task_fail or business:CODE");
         return -1;
     }
     if ((instance != NULL && !cJSON_IsString(instance)) ||
         (action != NULL && !cJSON_IsString(action)) || (apply != NULL && !cJSON_IsBool(apply))) {
         snprintf(err, errsz, "faults: scripts: instanceId and action are strings, apply a bool");
         return -1;
+    }
+    if (script->fault.kind == CLW_SIM_FAULT_BUSINESS) {
+        if (instance == NULL || instance->valuestring[0] == '\0' ||
+            strlen(instance->valuestring) >= sizeof(script->fault.instance_id) ||
+            cJSON_IsTrue(apply)) {
+            snprintf(err, errsz,
+                     "faults: scripts: a business fault needs an instanceId of 1..%d "
+                     "characters and cannot be applied",
+                     CLW_SIM_FAULT_ID_MAX - 1);
+            return -1;
+        }
+        snprintf(script->fault.instance_id, sizeof(script->fault.instance_id), "%s",
+                 instance->valuestring);
     }
     if (times != NULL &&
         (read_uint(times, UINT32_MAX, &value, "scripts.times", err, errsz) != 0 || value == 0)) {

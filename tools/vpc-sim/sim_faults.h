@@ -15,14 +15,18 @@ enum clw_sim_fault_kind {
     CLW_SIM_FAULT_DROP,      /* the connection is closed without an answer */
     CLW_SIM_FAULT_HANG,      /* nothing is answered for hang_ms, then the connection closes */
     CLW_SIM_FAULT_TASK_FAIL, /* success with a taskId, but the task ends failed */
+    CLW_SIM_FAULT_BUSINESS,  /* the action's own business error about one instance */
 };
+
+#define CLW_SIM_FAULT_ID_MAX 65 /* an instance id a business fault names: 1..64 characters */
 
 struct clw_sim_fault {
     enum clw_sim_fault_kind kind;
     int code;           /* CODE: API code; HTTP: status */
-    char code_desc[64]; /* CODE: codeDesc; empty means the usual one for the code */
-    bool apply;         /* run the action first (state changes), then answer with the fault */
-    int retry_after_s;  /* Retry-After header; -1: the global default */
+    char code_desc[64]; /* CODE: codeDesc (empty: the usual one); BUSINESS: the v2 code */
+    char instance_id[CLW_SIM_FAULT_ID_MAX]; /* BUSINESS: the instance it is about */
+    bool apply;        /* run the action first (state changes), then answer with the fault */
+    int retry_after_s; /* Retry-After header; -1: the global default */
 };
 
 /* A scripted fault: the next `remaining` calls touching instance_id (any call when NULL) and
@@ -62,7 +66,8 @@ void clw_sim_faults_init(struct clw_sim_faults *faults, uint64_t seed);
 void clw_sim_faults_free(struct clw_sim_faults *faults);
 
 /* Parses "code:4400", "code:4400:RequestLimitExceeded", "http:503", "drop", "hang",
- * "task_fail". Returns 0 or -1. */
+ * "task_fail", "business:CODE" (CODE InvalidInstance.NotFound, InstanceAlreadyLinked,
+ * InstanceLimitExceeded or InvalidVpc.NotFound; a script sets the instance). Returns 0 or -1. */
 int clw_sim_fault_parse(const char *text, struct clw_sim_fault *fault);
 
 /* Writes the same spelling back ("code:4400", "http:503", "drop", ...), "apply+" in front when

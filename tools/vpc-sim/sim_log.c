@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int clw_sim_log_open(struct clw_sim_log *log, const char *path)
@@ -43,4 +45,16 @@ void clw_sim_log_close(struct clw_sim_log *log)
     if (log->fd >= 0)
         close(log->fd);
     log->fd = -1;
+}
+
+void clw_sim_log_timestamp(char *out, size_t outsz)
+{
+    struct timespec ts;
+    struct tm tm;
+    size_t len;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    len = strftime(out, outsz, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + len, outsz - len, ".%03ldZ", ts.tv_nsec / 1000000);
 }

@@ -2,6 +2,8 @@
 #ifndef CLW_SIM_LOG_H
 #define CLW_SIM_LOG_H
 
+#include <stddef.h>
+
 #include <cjson/cJSON.h>
 
 struct clw_sim_log {
@@ -16,5 +18,8 @@ int clw_sim_log_open(struct clw_sim_log *log, const char *path);
 void clw_sim_log_write(struct clw_sim_log *log, const cJSON *entry);
 
 void clw_sim_log_close(struct clw_sim_log *log);
+
+/* The wall clock as an entry's "ts", e.g. 2026-11-25T21:06:32.001Z (out: at least 32 bytes). */
+void clw_sim_log_timestamp(char *out, size_t outsz);
 
 #endif

@@ -47,9 +47,26 @@ static const char usage_text[] =
     "                            is remembered (default 300)\n"
     "  --clock-skew-s S          add S seconds (may be negative) to the simulator's clock\n"
     "  --sign-host NAME          verify signatures against NAME instead of the Host header\n"
-    "  --quota N                 calls per second allowed per (SecretId, region, action), over\n"
-    "                            a sliding second; more get 4400 / RequestLimitExceeded\n"
-    "                            (default 0: no quota)\n"
+    "  --quota N                 calls per second allowed per (account, action), over a\n"
+    "                            sliding second; more get 4400 / RequestLimitExceeded\n"
+    "                            (default 0: no quota). An account is a SecretId, or the\n"
+    "                            role temporary credentials were issued for\n"
+    "  --quota-per-region        the quota is per (account, region, action) instead\n"
+    "\n"
+    "Temporary credentials (CVM metadata service, STS AssumeRoleWithWebIdentity):\n"
+    "  --cvm-role NAME           the CAM role the metadata service answers credentials for\n"
+    "                            (default: none bound, 404)\n"
+    "  --temp-credential-life-s S  life of issued temporary credentials (default 7200)\n"
+    "  --expired-credential-code CODE  how calls with an expired one are refused:\n"
+    "                            AuthFailure.TokenFailure (4105, default) or\n"
+    "                            AuthFailure.SecretIdNotFound (4104)\n"
+    "  --oidc-token-file FILE    STS accepts a WebIdentityToken equal to FILE's content\n"
+    "                            (re-read on every call)\n"
+    "  --oidc-provider-id ID     the ProviderId STS accepts\n"
+    "  --oidc-role-arn ARN       the RoleArn STS accepts\n"
+    "  --sts-provider-error CODE  Code for another ProviderId (default\n"
+    "                            InvalidParameter.ParamError)\n"
+    "  --sts-role-error CODE     Code for another RoleArn (default InternalError.GetRoleError)\n"
     "\n"
     "State:\n"
     "  --seed FILE               JSON seed: regions, VPCs, instances, links (see README)\n"
@@ -88,6 +105,8 @@ static const char usage_text[] =
     "\n"
     "Admin endpoints: GET /_sim/state, /_sim/stats, /_sim/faults, /_sim/config;\n"
     "POST /_sim/reset, /_sim/seed, /_sim/faults, /_sim/config. See README.md.\n"
+    "Also served: GET /latest/meta-data/cam/security-credentials/[ROLE] (the CVM metadata\n"
+    "service) and POST / with X-TC-Action: AssumeRoleWithWebIdentity (STS).\n"
     "Exit status: 0 after SIGINT/SIGTERM, 1 usage or configuration error, 2 runtime error.\n";
 
 enum {
@@ -103,6 +122,15 @@ enum {
     OPT_SKEW,
     OPT_SIGN_HOST,
     OPT_QUOTA,
+    OPT_QUOTA_PER_REGION,
+    OPT_CVM_ROLE,
+    OPT_TEMP_LIFE,
+    OPT_EXPIRED_CODE,
+    OPT_OIDC_TOKEN_FILE,
+    OPT_OIDC_PROVIDER,
+    OPT_OIDC_ROLE_ARN,
+    OPT_STS_PROVIDER_ERROR,
+    OPT_STS_ROLE_ERROR,
     OPT_SEED,
     OPT_GEN_VPCS,
     OPT_GEN_INSTANCES,
@@ -142,6 +170,15 @@ static const struct option long_options[] = {
     {"clock-skew-s", required_argument, NULL, OPT_SKEW},
     {"sign-host", required_argument, NULL, OPT_SIGN_HOST},
     {"quota", required_argument, NULL, OPT_QUOTA},
+    {"quota-per-region", no_argument, NULL, OPT_QUOTA_PER_REGION},
+    {"cvm-role", required_argument, NULL, OPT_CVM_ROLE},
+    {"temp-credential-life-s", required_argument, NULL, OPT_TEMP_LIFE},
+    {"expired-credential-code", required_argument, NULL, OPT_EXPIRED_CODE},
+    {"oidc-token-file", required_argument, NULL, OPT_OIDC_TOKEN_FILE},
+    {"oidc-provider-id", required_argument, NULL, OPT_OIDC_PROVIDER},
+    {"oidc-role-arn", required_argument, NULL, OPT_OIDC_ROLE_ARN},
+    {"sts-provider-error", required_argument, NULL, OPT_STS_PROVIDER_ERROR},
+    {"sts-role-error", required_argument, NULL, OPT_STS_ROLE_ERROR},
     {"seed", required_argument, NULL, OPT_SEED},
     {"gen-vpcs", required_argument, NULL, OPT_GEN_VPCS},
     {"gen-instances", required_argument, NULL, OPT_GEN_INSTANCES},
@@ -243,6 +280,58 @@ static int parse_choice(const char *arg, const char *name, bool *success)
     return 0;
 }
 
+/* Copies arg into out (outsz bytes) when it fits and ok (if any) accepts it. */
+static int parse_text(const char *arg, const char *name, bool (*ok)(const char *), char *out,
+                      size_t outsz)
+{
+    if (strlen(arg) >= outsz || (ok != NULL && !ok(arg)) || arg[0] == '\0') {
+        fprintf(stderr, "vpc-sim: --%s: not a valid value: '%.64s'\n", name, arg);
+        return -1;
+    }
+    snprintf(out, outsz, "%s", arg);
+    return 0;
+}
+
+/* The temporary-credential options; -1 on a bad value. */
+static int parse_credential_option(struct clw_sim_settings *set, int opt, const char *flag,
+                                   const char *arg)
+{
+    long long v = 0;
+
+    switch (opt) {
+    case OPT_CVM_ROLE:
+        return parse_text(arg, flag, clw_sim_role_name_ok, set->cvm_role, sizeof(set->cvm_role));
+    case OPT_TEMP_LIFE:
+        if (parse_int(arg, flag, 1, CLW_SIM_LIFE_MAX_S, &v) != 0)
+            return -1;
+        set->temp_life_s = v;
+        return 0;
+    case OPT_EXPIRED_CODE:
+        if (clw_sim_expired_code_parse(arg, &set->expired_code) != 0) {
+            fprintf(stderr,
+                    "vpc-sim: --%s: expected AuthFailure.TokenFailure or "
+                    "AuthFailure.SecretIdNotFound, got '%.64s'\n",
+                    flag, arg);
+            return -1;
+        }
+        return 0;
+    case OPT_OIDC_TOKEN_FILE:
+        return parse_text(arg, flag, NULL, set->oidc_token_file, sizeof(set->oidc_token_file));
+    case OPT_OIDC_PROVIDER:
+        return parse_text(arg, flag, clw_sim_oidc_value_ok, set->oidc_provider_id,
+                          sizeof(set->oidc_provider_id));
+    case OPT_OIDC_ROLE_ARN:
+        return parse_text(arg, flag, clw_sim_oidc_value_ok, set->oidc_role_arn,
+                          sizeof(set->oidc_role_arn));
+    case OPT_STS_PROVIDER_ERROR:
+        return parse_text(arg, flag, clw_sim_error_code_ok, set->sts_provider_error,
+                          sizeof(set->sts_provider_error));
+    default: /* OPT_STS_ROLE_ERROR */
+        return parse_text(arg, flag, clw_sim_error_code_ok, set->sts_role_error,
+                          sizeof(set->sts_role_error));
+    }
+}
+
 /* "a,b,c" -> ["a","b","c"]; each must be a fault spelling. */
 static cJSON *parse_kinds(const char *arg)
 {
@@ -254,7 +343,8 @@ static cJSON *parse_kinds(const char *arg)
     if (arr == NULL || copy == NULL)
         goto fail;
     for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        if (clw_sim_fault_parse(tok, &fault) != 0 || fault.kind == CLW_SIM_FAULT_TASK_FAIL) {
+        if (clw_sim_fault_parse(tok, &fault) != 0 || fault.kind == CLW_SIM_FAULT_TASK_FAIL ||
+            fault.kind == CLW_SIM_FAULT_BUSINESS) {
             fprintf(stderr, "vpc-sim: --error-kinds: bad fault '%s'\n", tok);
             goto fail;
         }
@@ -359,6 +449,18 @@ static int parse_option(struct cli *cli, int opt, const char *flag, const char *
             return -1;
         set->quota = (uint32_t)v;
         return 0;
+    case OPT_QUOTA_PER_REGION:
+        set->quota_per_region = true;
+        return 0;
+    case OPT_CVM_ROLE:
+    case OPT_TEMP_LIFE:
+    case OPT_EXPIRED_CODE:
+    case OPT_OIDC_TOKEN_FILE:
+    case OPT_OIDC_PROVIDER:
+    case OPT_OIDC_ROLE_ARN:
+    case OPT_STS_PROVIDER_ERROR:
+    case OPT_STS_ROLE_ERROR:
+        return parse_credential_option(set, opt, flag, arg);
     case OPT_SEED:
         cli->seed_path = arg;
         return 0;
@@ -629,6 +731,12 @@ static void cli_init(struct cli *cli)
     cli->opts.settings.window_s = 300;
     cli->opts.settings.clock_skew_s = 0;
     cli->opts.settings.max_instances = 100;
+    cli->opts.settings.temp_life_s = CLW_SIM_DEFAULT_LIFE_S;
+    cli->opts.settings.expired_code = CLW_SIM_EXPIRED_TOKEN_FAILURE;
+    snprintf(cli->opts.settings.sts_provider_error, sizeof(cli->opts.settings.sts_provider_error),
+             "%s", "InvalidParameter.ParamError");
+    snprintf(cli->opts.settings.sts_role_error, sizeof(cli->opts.settings.sts_role_error), "%s",
+             "InternalError.GetRoleError");
 }
 
 static void cli_free(struct cli *cli)

@@ -1,4 +1,4 @@
-/* vpc-sim: call counters for GET /_sim/stats (per action, per result, per instance). */
+/* vpc-sim: call counters for GET /_sim/stats (per action, result, instance; credentials). */
 #include "sim_stats.h"
 
 #include <stdlib.h>
@@ -70,7 +70,65 @@ void clw_sim_stats_free(struct clw_sim_stats *stats)
     clw_sim_counter_free(&stats->calls_per_instance);
     clw_sim_counter_free(&stats->attached_per_instance);
     clw_sim_counter_free(&stats->detached_per_instance);
+    clw_sim_counter_free(&stats->metadata_results);
+    clw_sim_counter_free(&stats->sts_results);
+    for (size_t i = 0; i < stats->nrates; i++)
+        free(stats->rates[i].action);
+    free(stats->rates);
+    clw_sim_map_free(&stats->rate_index);
     memset(stats, 0, sizeof(*stats));
+}
+
+/* The rates of action, added when first seen; NULL on allocation failure. */
+static struct clw_sim_action_rate *action_rate(struct clw_sim_stats *stats, const char *action)
+{
+    struct clw_sim_action_rate *rate;
+    uint32_t idx;
+
+    if (clw_sim_map_get(&stats->rate_index, action, &idx))
+        return &stats->rates[idx];
+    if (stats->nrates == stats->rates_cap) {
+        size_t cap = stats->rates_cap == 0 ? 8 : stats->rates_cap * 2;
+        struct clw_sim_action_rate *grown = realloc(stats->rates, cap * sizeof(*grown));
+
+        if (grown == NULL)
+            return NULL;
+        stats->rates = grown;
+        stats->rates_cap = cap;
+    }
+    rate = &stats->rates[stats->nrates];
+    memset(rate, 0, sizeof(*rate));
+    rate->action = strdup(action);
+    /* The map borrows the name copy, which stays put when the array grows. */
+    if (rate->action == NULL ||
+        clw_sim_map_put(&stats->rate_index, rate->action, (uint32_t)stats->nrates) != 0) {
+        free(rate->action);
+        return NULL;
+    }
+    stats->nrates++;
+    return rate;
+}
+
+void clw_sim_stats_admission(struct clw_sim_stats *stats, const char *action, bool accepted,
+                             int64_t sec)
+{
+    struct clw_sim_action_rate *rate = action_rate(stats, action);
+
+    if (accepted) {
+        clw_sim_persec_add(&stats->accepted, sec);
+    } else {
+        stats->throttled++;
+        clw_sim_persec_add(&stats->throttled_per_second, sec);
+    }
+    if (rate == NULL)
+        return;
+    if (accepted) {
+        rate->accepted++;
+        clw_sim_persec_add(&rate->accepted_per_second, sec);
+    } else {
+        rate->throttled++;
+        clw_sim_persec_add(&rate->throttled_per_second, sec);
+    }
 }
 
 void clw_sim_persec_add(struct clw_sim_persec *persec, int64_t sec)
@@ -106,6 +164,41 @@ static cJSON *counter_json(const struct clw_sim_counter *counter)
     return obj;
 }
 
+static cJSON *rates_json(const struct clw_sim_stats *stats, int64_t now_sec)
+{
+    cJSON *obj = cJSON_CreateObject();
+
+    for (size_t i = 0; obj != NULL && i < stats->nrates; i++) {
+        const struct clw_sim_action_rate *rate = &stats->rates[i];
+        cJSON *row = cJSON_AddObjectToObject(obj, rate->action);
+
+        cJSON_AddNumberToObject(row, "accepted", (double)rate->accepted);
+        cJSON_AddNumberToObject(row, "throttled", (double)rate->throttled);
+        cJSON_AddItemToObject(row, "acceptedPerSecond",
+                              clw_sim_persec_to_json(&rate->accepted_per_second, now_sec));
+        cJSON_AddItemToObject(row, "throttledPerSecond",
+                              clw_sim_persec_to_json(&rate->throttled_per_second, now_sec));
+    }
+    return obj;
+}
+
+/* tempCredentials, metadata and sts. */
+static void credentials_json(const struct clw_sim_stats *stats, cJSON *root)
+{
+    cJSON *tmp = cJSON_AddObjectToObject(root, "tempCredentials");
+    cJSON *issued = cJSON_AddObjectToObject(tmp, "issued");
+    cJSON *metadata = cJSON_AddObjectToObject(root, "metadata");
+    cJSON *sts = cJSON_AddObjectToObject(root, "sts");
+
+    cJSON_AddNumberToObject(issued, "metadata", (double)stats->issued_metadata);
+    cJSON_AddNumberToObject(issued, "sts", (double)stats->issued_sts);
+    cJSON_AddNumberToObject(tmp, "rejectedExpired", (double)stats->rejected_expired);
+    cJSON_AddNumberToObject(metadata, "requests", (double)stats->metadata_requests);
+    cJSON_AddItemToObject(metadata, "byResult", counter_json(&stats->metadata_results));
+    cJSON_AddNumberToObject(sts, "calls", (double)stats->sts_calls);
+    cJSON_AddItemToObject(sts, "byResult", counter_json(&stats->sts_results));
+}
+
 cJSON *clw_sim_stats_to_json(const struct clw_sim_stats *stats, int64_t now_sec)
 {
     cJSON *root = cJSON_CreateObject();
@@ -135,5 +228,7 @@ cJSON *clw_sim_stats_to_json(const struct clw_sim_stats *stats, int64_t now_sec)
     cJSON_AddItemToObject(root, "throttledPerSecond",
                           clw_sim_persec_to_json(&stats->throttled_per_second, now_sec));
     cJSON_AddNumberToObject(root, "perSecondEnd", (double)now_sec);
+    cJSON_AddItemToObject(root, "perAction", rates_json(stats, now_sec));
+    credentials_json(stats, root);
     return root;
 }

@@ -25,6 +25,10 @@ static const struct parse_case parse_cases[] = {
     {"drop", 0, CLW_SIM_FAULT_DROP, 0, ""},
     {"hang", 0, CLW_SIM_FAULT_HANG, 0, ""},
     {"task_fail", 0, CLW_SIM_FAULT_TASK_FAIL, 0, ""},
+    {"business:InvalidInstance.NotFound", 0, CLW_SIM_FAULT_BUSINESS, 0, "InvalidInstance.NotFound"},
+    {"business:InstanceLimitExceeded", 0, CLW_SIM_FAULT_BUSINESS, 0, "InstanceLimitExceeded"},
+    {"business:ResourceNotFound", -1, CLW_SIM_FAULT_NONE, 0, ""},
+    {"business:", -1, CLW_SIM_FAULT_NONE, 0, ""},
     {"http:200", -1, CLW_SIM_FAULT_NONE, 0, ""},
     {"http:5000", -1, CLW_SIM_FAULT_NONE, 0, ""},
     {"code:", -1, CLW_SIM_FAULT_NONE, 0, ""},
@@ -230,6 +234,39 @@ static void test_clear_removes_scripts(void **unused)
     clw_sim_faults_free(&faults);
 }
 
+/* A business script names its instance in the fault it picks; it needs one, and no apply. */
+static void test_business_scripts(void **unused)
+{
+    struct clw_sim_faults faults =
+        faults_from("{\"scripts\":[{\"instanceId\":\"ins-7\","
+                    "\"fault\":\"business:InvalidInstance.NotFound\"}]}");
+    const char *ids[] = {"ins-1", "ins-7", "ins-9"};
+    struct clw_sim_fault fault;
+    char err[256];
+
+    (void)unused;
+    clw_sim_faults_pick(&faults, "AttachClassicLinkVpc", ids, 3, &fault);
+    assert_int_equal(fault.kind, CLW_SIM_FAULT_BUSINESS);
+    assert_string_equal(fault.code_desc, "InvalidInstance.NotFound");
+    assert_string_equal(fault.instance_id, "ins-7");
+    assert_int_equal(faults.nscripts, 0);
+    for (size_t i = 0; i < 3; i++) {
+        static const char *const bad[] = {
+            "{\"scripts\":[{\"fault\":\"business:InstanceLimitExceeded\"}]}",
+            "{\"scripts\":[{\"instanceId\":\"ins-1\",\"apply\":true,"
+            "\"fault\":\"business:InstanceLimitExceeded\"}]}",
+            "{\"kinds\":[\"business:InstanceLimitExceeded\"]}",
+        };
+        cJSON *doc = cJSON_Parse(bad[i]);
+
+        if (clw_sim_faults_apply_json(&faults, doc, err, sizeof(err)) != -1)
+            fail_msg("accepted %s", bad[i]);
+        cJSON_Delete(doc);
+    }
+    assert_int_equal(faults.nscripts, 0);
+    clw_sim_faults_free(&faults);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_latency),
         cmocka_unit_test(test_bad_documents_change_nothing),
         cmocka_unit_test(test_clear_removes_scripts),
+        cmocka_unit_test(test_business_scripts),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
