@@ -376,6 +376,11 @@ class Compose(unittest.TestCase):
         self.assertEqual(self.services["vpc-sim"]["entrypoint"], ["vpc-sim"])
         self.assertNotIn("entrypoint", self.services["worker"])  # the image's: the worker
 
+    def test_no_top_level_name(self):
+        # Debian 12's docker-compose (1.29) rejects a top-level `name:`.
+        self.assertEqual(set(self.doc) - {"services"},
+                         {k for k in self.doc if k.startswith("x-")})
+
     def test_no_unintended_interpolation(self):
         # Compose substitutes $VAR and ${VAR} everywhere; this file needs none.
         text = read(os.path.join(DOCKER, "compose.yaml"))
