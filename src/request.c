@@ -65,6 +65,7 @@ static const char *const reason_names[R_NONE] = {
 struct verdict {
     enum reason_rank rank;
     char detail[DETAIL_SIZE];
+    int region_defaulted; /* req->region is api.region: the request named none */
 };
 
 static void note(struct verdict *v, enum reason_rank rank, const char *fmt, ...)
@@ -760,9 +761,10 @@ static int take_region(struct clw_request *req, struct verdict *v, const cJSON *
         return 0;
     if (region == NULL && default_region == NULL)
         note(v, R_MISSING_REGION, "region is required (api.region is not set)");
-    else if (region == NULL)
+    else if (region == NULL) {
         use = default_region;
-    else if (!cJSON_IsString(region))
+        v->region_defaulted = 1;
+    } else if (!cJSON_IsString(region))
         note(v, R_WRONG_TYPE, "region must be a string");
     else if (!clw_request_valid_region(region->valuestring))
         note(v, R_BAD_REGION, "region must match [a-z0-9-]{1,32}");
@@ -911,12 +913,11 @@ int clw_request_parse(struct clw_request *req, const void *payload, size_t len,
     if (decode(req, &v, payload, len, lim, default_region) != 0)
         goto fail;
     if (v.rank != R_NONE) {
-        /* Only fields carried validly stay; an undecodable value carried none but the
-         * default region (the region the request would have used). */
-        if (v.rank <= R_NOT_OBJECT && default_region != NULL) {
-            req->region = dup_s(default_region);
-            if (req->region == NULL)
-                goto fail;
+        /* Only fields carried validly stay: an invalid request made no call, so it has no
+         * region unless it named a valid one itself (contract section 4). */
+        if (v.region_defaulted) {
+            free(req->region);
+            req->region = NULL;
         }
         req->reason = reason_names[v.rank];
         req->detail = dup_s(v.detail);

@@ -35,6 +35,8 @@ static int wait_timeout(const struct worker *w, int64_t now, int max_wait_ms)
         wait = w->next_probe_mono - now;
     if (w->in_txn && w->txn_started + 100 - now < wait)
         wait = w->txn_started + 100 - now;
+    if (w->intake_more && w->taken < w->taken_cap && !w->stopping)
+        wait = 0;
     /* Work the scheduler could start now (it found no rate-limit or linger wait). */
     const struct sched *s = &w->sched;
     if (!w->fault_active && !w->circuit_open && s->rate_wait_until == 0 &&
@@ -90,7 +92,10 @@ void clw_worker_turn(struct worker *w, int consume, int max_wait_ms)
         if (room == 0 && now - w->last_consume >= GATED_POLL_MS)
             room = 1;
         if (room > 0) {
-            clw_kafka_poll_consumer(w->kafka, (int)room);
+            /* Stopped at the limit: the consumer may hold more records, and librdkafka wakes
+             * the loop only when its queue turns non-empty, so the loop must not sleep once
+             * room frees up (exactly-once frees it at a transaction commit, after this). */
+            w->intake_more = clw_kafka_poll_consumer(w->kafka, (int)room) >= (int)room;
             w->last_consume = now;
         }
     }
@@ -242,8 +247,19 @@ static void drain(struct worker *w)
 static void teardown(struct worker *w)
 {
     if (w->kafka != NULL) {
-        if (w->exit_code != CLW_EXIT_FATAL)
-            clw_worker_txn_commit(w); /* what the drain finished (exactly-once) */
+        if (w->exit_code != CLW_EXIT_FATAL && w->eos) {
+            clw_worker_txn_commit(w); /* what the drain finished */
+        } else if (w->exit_code != CLW_EXIT_FATAL) {
+            /* Every stored offset reaches the coordinator before the group is left. */
+            struct part **list = calloc(w->n_parts ? w->n_parts : 1, sizeof(*list));
+            size_t n = 0;
+            for (size_t i = 0; list != NULL && i < w->n_parts; i++)
+                if (w->parts[i] != NULL)
+                    list[n++] = w->parts[i];
+            if (list != NULL)
+                clw_worker_commit_stored(w, list, n);
+            free(list);
+        }
         /* Leaving the group runs the revoke handler, which forgets every partition. */
         clw_kafka_close(w->kafka, 5000);
         /* Whatever the close could not forget (no assignment callbacks ran). */

@@ -356,6 +356,25 @@ void clw_worker_drain_parts(struct worker *w, struct part **parts, size_t n, int
     }
 }
 
+void clw_worker_commit_stored(struct worker *w, struct part **parts, size_t n)
+{
+    int32_t *ids = calloc(n ? n : 1, sizeof(*ids));
+    int64_t *offs = calloc(n ? n : 1, sizeof(*offs));
+    size_t k = 0;
+    if (ids == NULL || offs == NULL) {
+        CLW_WARN("out of memory committing; the offsets go with the next automatic commit");
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (parts[i]->stored >= 0) {
+                ids[k] = parts[i]->id;
+                offs[k++] = parts[i]->stored;
+            }
+        clw_kafka_commit(w->kafka, ids, offs, k);
+    }
+    free(ids);
+    free(offs);
+}
+
 void clw_worker_on_revoked(void *arg, const int32_t *partitions, size_t n, int lost)
 {
     struct worker *w = arg;
@@ -377,6 +396,10 @@ void clw_worker_on_revoked(void *arg, const int32_t *partitions, size_t n, int l
     if (!lost && !w->stopping && list != NULL)
         clw_worker_drain_parts(w, list, k,
                                clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms);
+    /* The new owner starts from the committed offsets: commit now and wait (exactly-once:
+     * the transactions committed them). */
+    if (!lost && !w->eos && list != NULL && w->exit_code != CLW_EXIT_FATAL)
+        clw_worker_commit_stored(w, list, k);
     free(list);
     for (size_t i = 0; i < n; i++) {
         struct part *p = part_get(w, partitions[i], 0);

@@ -266,6 +266,7 @@ struct worker {
     size_t taken;         /* records taken and not yet done, over every partition */
     size_t taken_cap;     /* no more records are taken beyond this (flow control) */
     int64_t last_consume; /* monotonic ms of the last consumer poll */
+    int intake_more;      /* the last poll stopped at the intake limit: records may wait */
     size_t orphans;       /* jobs of forgotten partitions still waiting for a delivery report */
     uint64_t rng;
     int stopping;
@@ -308,6 +309,8 @@ void clw_worker_sync_all_pauses(struct worker *w);
 void clw_worker_window_check(struct worker *w, struct part *p);
 void clw_worker_forget_part(struct worker *w, struct part *p);
 void clw_worker_drain_parts(struct worker *w, struct part **parts, size_t n, int64_t deadline);
+/* Commits the partitions' stored offsets synchronously (revocation, shutdown). */
+void clw_worker_commit_stored(struct worker *w, struct part **parts, size_t n);
 void clw_part_unlink(struct job *job);
 
 /* worker_sched.c: the gate, the pool, the call queues, the rate limiter, the in-flight cap */

@@ -99,6 +99,12 @@ int clw_kafka_produce(struct clw_kafka *k, enum clw_kafka_dest dest, const void 
  * by the auto-commit timer, on revoke and on close. Returns 0 or -1 (not assigned). */
 int clw_kafka_store(struct clw_kafka *k, int32_t partition, int64_t next_offset);
 
+/* Commits the given requests-topic offsets (next to consume) now and waits for the group
+ * coordinator's answer (revocation and shutdown: nothing may be left to the auto-commit timer).
+ * Returns 0, or -1 when the commit failed (logged). */
+int clw_kafka_commit(struct clw_kafka *k, const int32_t *partitions, const int64_t *offsets,
+                     size_t n);
+
 /* Pauses or resumes fetching of one requests-topic partition. */
 void clw_kafka_pause(struct clw_kafka *k, int32_t partition, int pause);
 

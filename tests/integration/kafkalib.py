@@ -210,6 +210,33 @@ def produce(bootstrap, topic, records, timeout_s=60.0, config=None):
     return int(res.stdout.split()[-1])
 
 
+class Producer:
+    """One long-lived clw-kafkatool producer fed line by line: records go out as they are
+    written (no process per batch), for steady streams."""
+
+    def __init__(self, bootstrap, topic, timeout_s=600.0, config=None):
+        argv = [kafkatool_path(), "produce", "-b", bootstrap]
+        for name, value in (config or {}).items():
+            argv += ["-X", "%s=%s" % (name, value)]
+        argv += ["-t", topic, "--timeout-ms", str(int(timeout_s * 1000))]
+        self.args = argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, encoding="utf-8")
+
+    def send(self, records):
+        for rec in records:
+            self.proc.stdin.write(_encode_record(rec) + "\n")
+        self.proc.stdin.flush()
+
+    def close(self, timeout_s=60.0):
+        """Ends the stream; returns the number delivered. Raises KafkaToolError unless every
+        record was."""
+        out, err = self.proc.communicate(timeout=timeout_s)
+        if self.proc.returncode != 0:
+            raise KafkaToolError(self.args, self.proc.returncode, out, err)
+        return int(out.split()[-1])
+
+
 def _decode_record(rec):
     for field in ("key", "value"):
         if field + "_b64" in rec:

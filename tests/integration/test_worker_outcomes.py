@@ -366,6 +366,29 @@ class PostAndHmacSha1(unittest.TestCase):
                 self.assertIn("POST", text)
                 self.assertIn("HmacSHA1", text)
 
+    def test_invalid_requests_never_get_the_default_region(self):
+        """An invalid request made no call: its outcome's region is its own valid region, else
+        null, never api.region (contract section 4)."""
+        with worklib.Stack(seed=SEED, partitions=1) as st:
+            st.worker({"api.region": REGION})
+            st.send([rec("notjson", "{"), rec("array", "[1]"), rec("empty", ""),
+                     rec("tombstone", None), rec("trailing", '{"vpcId":"vpc-1"} x'),
+                     rec("deep", "[" * 1001 + "]" * 1001),
+                     rec("noregion", request("VPC-BAD", ["ins-ok1"])),
+                     rec("ownregion", request("VPC-BAD", ["ins-ok1"], region="ap-shanghai")),
+                     rec("badregion", request(VPC, ["ins-ok1"], region="AP")),
+                     rec("valid", request(VPC, ["ins-ok3"]))])
+            got = {r["key"]: json.loads(r["value"]) for r in st.outcome_records(10)}
+            for key in ("notjson", "array", "empty", "tombstone", "trailing", "deep",
+                        "noregion", "badregion"):
+                with self.subTest(key=key):
+                    self.assertEqual(got[key]["errorClass"], "invalid_request")
+                    self.assertIsNone(got[key]["region"], got[key])
+                    self.assertNotIn("coalesced", got[key])
+            self.assertEqual(got["ownregion"]["region"], "ap-shanghai")
+            self.assertEqual(got["valid"]["region"], REGION)  # the call was signed for it
+            self.assertEqual(got["valid"]["coalesced"], 1)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

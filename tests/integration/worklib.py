@@ -42,7 +42,6 @@ class Worker:
             "kafka.bootstrap.servers": bootstrap,
             "kafka.group.id": group,
             "kafka.consumer.session.timeout.ms": "6000",
-            "kafka.consumer.auto.commit.interval.ms": "200",
             "kafka.consumer.fetch.wait.max.ms": "50",
             "kafka.producer.linger.ms": "1",
             "api.endpoint": api_url,

@@ -144,6 +144,14 @@ class Ledger:
         with self._lock:
             return set(self.expected)
 
+    def links(self):
+        """{instance: VPC it should end linked to, or None} over every request so far."""
+        with self._lock:
+            want = {}
+            for exp in self.expected.values():
+                want.update(exp["links"])
+            return want
+
     def tally(self, records):
         """(counts dict, {key: [outcome, ...]}, [error text]) for consumed result records."""
         with self._lock:
@@ -198,10 +206,7 @@ class Ledger:
 
     def check_sim_state(self, sim):
         """Error texts for instances whose link in the simulator differs from the expectation."""
-        with self._lock:
-            want = {}
-            for exp in self.expected.values():
-                want.update(exp["links"])
+        want = self.links()
         have = {ins["instanceId"]: ins["linkedVpc"] for ins in sim.state()["instances"]}
         return ["%s linked to %r, expected %r" % (ins, have.get(ins, "<absent>"), vpc)
                 for ins, vpc in sorted(want.items()) if have.get(ins, "<absent>") != vpc]
@@ -256,6 +261,18 @@ def timestamp(value, field):
     text = json.loads(value)[field]
     t = time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
     return calendar.timegm(t) + float("0" + text[19:].rstrip("Z"))
+
+
+def redo_bound(bootstrap, topic, kill_at, max_in_flight, lag_s=0.0):
+    """The contract's bound on what a SIGKILL at wall time kill_at redoes (section 5, commit
+    cadence): worker.max_in_flight plus 0.25 s of throughput, the throughput being the outcomes
+    that became final in a quarter second before the kill: [kill - lag - 0.25, kill - lag).
+    lag_s > 0 measures a steady stream where the last outcomes are not visible yet (exactly-once:
+    the open transaction was aborted). Returns (bound, those outcomes)."""
+    end = kill_at - lag_s
+    stamps = [timestamp(r["value"], "completedAt") for r in read_outcomes(bootstrap, topic)]
+    recent = sum(1 for t in stamps if end - 0.25 <= t < end)
+    return max_in_flight + recent, recent
 
 
 def summary(name, counts, seconds, extra=""):
@@ -339,6 +356,56 @@ class Feeder:
             raise AssertionError("feeder still producing after %.0f s" % timeout_s)
         if self.error is not None:
             raise AssertionError("feeder failed: %s" % self.error)
+        return self.produced
+
+
+class SteadyFeeder:
+    """Produces requests from a Mix at `rate` per second, a few every 10 ms, through one
+    long-lived producer: a steady stream for measurements that need one (the batch Feeder
+    starts a producer process per batch)."""
+
+    TICK_S = 0.01
+
+    def __init__(self, bootstrap, topic, mix, ledger, rate):
+        self.mix = mix
+        self.ledger = ledger
+        self.rate = rate
+        self.produced = 0
+        self.error = None
+        self._producer = kafkalib.Producer(bootstrap, topic)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self):
+        start = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                due = int((time.monotonic() - start) * self.rate)
+                records = []
+                while self.produced + len(records) < due:
+                    rec, exp = self.mix.next()
+                    self.ledger.add(rec["key"], exp)
+                    records.append(rec)
+                if records:
+                    self._producer.send(records)
+                    self.produced += len(records)
+                self._stop.wait(self.TICK_S)
+        except Exception as e:  # reported by stop()
+            self.error = e
+
+    def stop(self):
+        """Stops producing; returns the number of requests produced (all delivered)."""
+        self._stop.set()
+        self._thread.join(60)
+        delivered = self._producer.close()
+        if self.error is not None:
+            raise AssertionError("feeder failed: %s" % self.error)
+        if delivered != self.produced:
+            raise AssertionError("%d of %d requests delivered" % (delivered, self.produced))
         return self.produced
 
 
