@@ -14,6 +14,7 @@ int clw_fuzz_answer(const uint8_t *data, size_t size);
 int clw_fuzz_config(const uint8_t *data, size_t size);
 int clw_fuzz_sign(const uint8_t *data, size_t size);
 int clw_fuzz_sim_params(const uint8_t *data, size_t size);
+int clw_fuzz_profile(const uint8_t *data, size_t size);
 
 /* libFuzzer's entry point: each target file defines it unless CLW_FUZZ_NO_ENTRY is set (the
  * regression test includes every target file and calls the clw_fuzz_* functions instead). */

@@ -666,17 +666,7 @@ def inside(ctx_path):
         check(res.returncode == 0 and res.stdout.strip(), "%s --version as %s: %s"
               % (prog, c.user, res.stdout.strip()), res.stderr)
 
-    # The variables compose sets are ones the worker reads, and the image's configuration is
-    # the one in use: --check-config names the source of every setting.
     wenv = {k: str(v) for k, v in (worker_svc.get("environment") or {}).items()}
-    res = worker_c.run(entry + worker_svc["command"] + ["--check-config"], env=wenv)
-    check(res.returncode == 0, "worker --check-config with the compose settings", res.stderr)
-    for var in sorted(wenv):
-        check(re.search(r"(?m)^\S+ = .*# env %s$" % re.escape(var), res.stdout) is not None,
-              "compose's %s is read by the worker" % var)
-    check(re.search(r"(?m)^metrics\.listen = :9464\s+# /etc/classiclink-worker/"
-                    r"classiclink-worker\.conf:\d+$", res.stdout) is not None,
-          "metrics.listen comes from /etc/classiclink-worker/classiclink-worker.conf")
 
     # Kafka: the project's mock broker (from the build stage), with the compose topics.
     topics = re.findall(r"--topic (\S+) --partitions (\d+)",
@@ -706,6 +696,23 @@ def inside(ctx_path):
     hc = sim_svc["healthcheck"]["test"]
     check(hc[0] == "CMD" and sim_c.run(hc[1:]).returncode == 0,
           "vpc-sim's compose healthcheck passes")
+
+    # The variables compose sets are ones the worker reads, and the image's configuration is
+    # the one in use: --check-config names the source of every setting. It also fetches the
+    # CAM role's credentials from the simulator's metadata service (the compose settings run
+    # the worker on a role): so it runs once the simulator does.
+    res = worker_c.run(entry + worker_svc["command"] + ["--check-config"], env=wenv)
+    check(res.returncode == 0, "worker --check-config with the compose settings", res.stderr)
+    for var in sorted(wenv):
+        check(re.search(r"(?m)^\S+ = .*# env %s$" % re.escape(var), res.stdout) is not None,
+              "compose's %s is read by the worker" % var)
+    check(re.search(r"(?m)^metrics\.listen = :9464\s+# /etc/classiclink-worker/"
+                    r"classiclink-worker\.conf:\d+$", res.stdout) is not None,
+          "metrics.listen comes from /etc/classiclink-worker/classiclink-worker.conf")
+
+    check("# credentials: CVM role " in res.stdout,
+          "the worker runs on the CAM role the simulator's metadata service hands out",
+          res.stdout[:300])
 
     wargs = x_args(worker_svc["command"], "kafka.bootstrap.servers", bootstrap)
     t_start = time.monotonic()

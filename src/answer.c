@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -326,6 +327,118 @@ void clw_answer_free(struct clw_answer *ans)
     free(ans->request_id);
     answer_free_links(ans);
     memset(ans, 0, sizeof(*ans));
+}
+
+/* ---- temporary credentials ---- */
+
+static void wipe_free(char *s)
+{
+    if (s == NULL)
+        return;
+    volatile char *v = s;
+    for (size_t i = 0; s[i] != '\0'; i++)
+        v[i] = 0;
+    free(s);
+}
+
+void clw_tmp_creds_free(struct clw_tmp_creds *c)
+{
+    if (c == NULL)
+        return;
+    wipe_free(c->secret_id);
+    wipe_free(c->secret_key);
+    wipe_free(c->token);
+    memset(c, 0, sizeof(*c));
+}
+
+static void set_why(char *why, size_t whylen, const char *a, const char *b)
+{
+    if (why != NULL && whylen > 0)
+        snprintf(why, whylen, "%s%s", a, b);
+}
+
+/* A non-empty string member copied into *out; 0 found, 1 absent or empty, -1 out of memory. */
+static int secret_member(const cJSON *obj, const char *name, char **out)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!cJSON_IsString(item) || item->valuestring[0] == '\0')
+        return 1;
+    *out = strdup(item->valuestring);
+    return *out != NULL ? 0 : -1;
+}
+
+int clw_answer_parse_tmp_creds(enum clw_tmp_creds_doc doc, const char *body, size_t len,
+                               struct clw_tmp_creds *out, char *why, size_t whylen)
+{
+    static const char *const names[] = {"TmpSecretId", "TmpSecretKey", "Token"};
+    cJSON *root = NULL;
+    const cJSON *creds;
+    const cJSON *holder; /* the object with ExpiredTime */
+    int rc = -1;
+    long long expired = 0;
+
+    if (answer_parse_json(body, len, &root) != 0) {
+        set_why(why, whylen, "out of memory", "");
+        goto out;
+    }
+    if (!cJSON_IsObject(root)) {
+        set_why(why, whylen, "not a JSON object", "");
+        goto out;
+    }
+    rc = 1;
+    if (doc == CLW_TMP_CREDS_METADATA) {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(root, "Code");
+        if (!cJSON_IsString(code) || strcmp(code->valuestring, "Success") != 0) {
+            set_why(why, whylen, "Code is not \"Success\"", "");
+            goto out;
+        }
+        creds = holder = root;
+    } else {
+        const cJSON *resp = cJSON_GetObjectItemCaseSensitive(root, "Response");
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(resp, "Error");
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "Code");
+        if (!cJSON_IsObject(resp)) {
+            rc = -1;
+            set_why(why, whylen, "no Response object", "");
+            goto out;
+        }
+        if (err != NULL) {
+            set_why(why, whylen, "STS answered ",
+                    cJSON_IsString(code) ? code->valuestring : "an error without a Code");
+            goto out;
+        }
+        creds = cJSON_GetObjectItemCaseSensitive(resp, "Credentials");
+        holder = resp;
+        if (!cJSON_IsObject(creds)) {
+            set_why(why, whylen, "Credentials is missing", "");
+            goto out;
+        }
+    }
+    char **slots[] = {&out->secret_id, &out->secret_key, &out->token};
+    for (size_t i = 0; i < 3; i++) {
+        int got = secret_member(creds, names[i], slots[i]);
+        if (got != 0) {
+            if (got < 0)
+                rc = -1;
+            if (got < 0)
+                set_why(why, whylen, "out of memory reading ", names[i]);
+            else
+                set_why(why, whylen, names[i], " is missing");
+            goto out;
+        }
+    }
+    /* integer_member's lower bound holds for numbers only: "0" as a string passes it. */
+    if (!integer_member(holder, "ExpiredTime", 1, INT64_MAX / 1000, &expired) || expired < 1) {
+        set_why(why, whylen, "ExpiredTime is missing or not a positive integer", "");
+        goto out;
+    }
+    out->expired_s = (int64_t)expired;
+    rc = 0;
+out:
+    if (rc != 0)
+        clw_tmp_creds_free(out);
+    cJSON_Delete(root);
+    return rc;
 }
 
 /* ---- Retry-After ---- */

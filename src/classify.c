@@ -374,3 +374,12 @@ int clw_classify_throttled(const struct clw_answer *ans)
 {
     return classify_has_signal(ans, CLASSIFY_THROTTLED);
 }
+
+int clw_classify_credentials_refused(const struct clw_answer *ans)
+{
+    if (classify_is_v3(ans))
+        return ans->code_desc != NULL && strncmp(ans->code_desc, "AuthFailure.", 12) == 0 &&
+               strcmp(ans->code_desc, "AuthFailure.SignatureExpire") != 0;
+    return classify_decodable(ans) && ans->has_code &&
+           (ans->code == 4100 || ans->code == 4104 || ans->code == 4105);
+}

@@ -66,6 +66,10 @@ enum {
     K_API_RATE_LIMIT,
     K_API_COALESCE_MAX_INSTANCES,
     K_API_COALESCE_LINGER_MS,
+    K_API_PROFILE,
+    K_API_ROLE_NAME,
+    K_API_METADATA_ENDPOINT,
+    K_API_STS_ENDPOINT,
     K_TASK_FOLLOW,
     K_DELIVERY_MODE,
     K_TASK_MAX_WAIT_MS,
@@ -101,6 +105,9 @@ static int check_group_id(const char *v, char *err, size_t errlen);
 static int check_topic(const char *v, char *err, size_t errlen);
 static int check_topic_optional(const char *v, char *err, size_t errlen);
 static int check_endpoint(const char *v, char *err, size_t errlen);
+static int check_http_url(const char *v, char *err, size_t errlen);
+static int check_profile_name(const char *v, char *err, size_t errlen);
+static int check_role_name(const char *v, char *err, size_t errlen);
 static int check_region(const char *v, char *err, size_t errlen);
 static int check_secret_id(const char *v, char *err, size_t errlen);
 static int check_secret(const char *v, char *err, size_t errlen);
@@ -193,6 +200,28 @@ static const struct key_def keys[K_COUNT] = {
                                   "call starts (a full call starts at once); `0`: only requests "
                                   "that wait anyway (in-flight cap, rate limit, circuit, "
                                   "Retry-After) are merged, so an idle worker adds no latency"},
+    [K_API_PROFILE] = {"api.profile", KEY_STRING, OFF(api_profile), "default", 0, 0, NULL, NULL,
+                       check_profile_name, NULL,
+                       "the section of the credentials profile file "
+                       "(`TENCENTCLOUD_CREDENTIALS_FILE`, else `~/.tencentcloud/credentials`) "
+                       "used when no keys are set (contract section 9); another name than "
+                       "`default` must exist"},
+    [K_API_ROLE_NAME] = {"api.role_name", KEY_STRING, OFF(api_role_name), "", 0, 0, NULL, NULL,
+                         check_role_name, NULL,
+                         "CAM role whose temporary credentials the CVM metadata service hands "
+                         "out, when neither keys nor a profile are set; empty: the role the "
+                         "metadata service lists, unless the `TKE_*` variables ask for OIDC"},
+    [K_API_METADATA_ENDPOINT] = {"api.metadata_endpoint", KEY_STRING, OFF(api_metadata_endpoint),
+                                 "http://metadata.tencentyun.com/latest/meta-data/cam/"
+                                 "security-credentials/",
+                                 0, 0, NULL, NULL, check_http_url, NULL,
+                                 "the CVM metadata service's role credentials path (the role "
+                                 "name is appended)"},
+    [K_API_STS_ENDPOINT] = {"api.sts_endpoint", KEY_STRING, OFF(api_sts_endpoint),
+                            "https://sts.tencentcloudapi.com/", 0, 0, NULL, NULL, check_endpoint,
+                            NULL,
+                            "STS for `AssumeRoleWithWebIdentity` with the `TKE_*` variables "
+                            "(OIDC on TKE); `http://` only for loopback hosts"},
     [K_TASK_FOLLOW] = {"task.follow", KEY_ENUM, OFF(task_follow), "false", 0, 0, booleans, NULL,
                        NULL, NULL,
                        "`true`: poll `DescribeVpcTaskResult` for the returned `taskId` until the "
@@ -537,6 +566,50 @@ static int check_topic_optional(const char *v, char *err, size_t errlen)
     if (v[0] == '\0')
         return 0;
     return check_topic(v, err, errlen);
+}
+
+/* An http:// or https:// URL with a host and no blanks or control characters (the metadata
+ * service is plain HTTP on a link-local address by design). */
+static int check_http_url(const char *v, char *err, size_t errlen)
+{
+    const char *host = strncmp(v, "http://", 7) == 0    ? v + 7
+                       : strncmp(v, "https://", 8) == 0 ? v + 8
+                                                        : NULL;
+    if (host == NULL || *host == '\0' || *host == '/' || strlen(v) > 1000) {
+        set_err(err, errlen, "must be an http:// or https:// URL");
+        return -1;
+    }
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            set_err(err, errlen, "must be an http:// or https:// URL without blanks");
+            return -1;
+        }
+    return 0;
+}
+
+/* 1..64 of [A-Za-z0-9._-]: a profile section name. */
+static int check_profile_name(const char *v, char *err, size_t errlen)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 64 ||
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                  "0123456789._-") != n) {
+        set_err(err, errlen, "must be 1-64 of [A-Za-z0-9._-]");
+        return -1;
+    }
+    return 0;
+}
+
+/* Empty, or 1..128 of [A-Za-z0-9+=,.@_-]: a CAM role name (it goes into the metadata URL). */
+static int check_role_name(const char *v, char *err, size_t errlen)
+{
+    size_t n = strlen(v);
+    if (n > 128 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                             "0123456789+=,.@_-") != n) {
+        set_err(err, errlen, "must be a CAM role name: up to 128 of [A-Za-z0-9+=,.@_-]");
+        return -1;
+    }
+    return 0;
 }
 
 static int check_endpoint(const char *v, char *err, size_t errlen)

@@ -26,10 +26,6 @@ struct args {
     int check_config;
 };
 
-static const char no_credentials[] =
-    "classiclink-worker: configuration error: no credentials (set TENCENTCLOUD_SECRET_ID and "
-    "TENCENTCLOUD_SECRET_KEY, or api.secret_id_file and api.secret_key_file)\n";
-
 static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t hup_flag;
 static int wake_wr = -1;
@@ -67,7 +63,10 @@ static void usage(FILE *out)
             "  --version        print the version\n"
             "  --help           this text\n"
             "\n"
-            "Credentials: TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY (or api.secret_*_file).\n"
+            "Credentials, first found: api.secret_id/api.secret_key (or their _file keys, or\n"
+            "TENCENTCLOUD_SECRET_ID/_KEY), the profile file (~/.tencentcloud/credentials or\n"
+            "TENCENTCLOUD_CREDENTIALS_FILE, section api.profile), a CVM role (api.role_name or\n"
+            "the role the metadata service lists), OIDC on TKE (TKE_* variables).\n"
             "Signals: SIGTERM/SIGINT drain and exit 0 (a second one exits 2 at once); SIGHUP\n"
             "re-reads credential files and log.level.\n",
             default_files[0], default_files[1]);
@@ -205,20 +204,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "classiclink-worker: configuration error: %s\n", err);
         goto out;
     }
-    int missing_credentials = cfg.api_secret_id[0] == '\0' || cfg.api_secret_key[0] == '\0';
     if (a.check_config) {
+        char desc[1024];
+        int creds_rc = clw_worker_describe_credentials(&cfg, desc, sizeof(desc), err, sizeof(err));
+        if (creds_rc == 0)
+            printf("# credentials: %s\n", desc); /* sorts before every key */
         clw_config_dump(&cfg, stdout);
         for (size_t i = 0; i < cfg.warnings_len; i++)
             fprintf(stderr, "classiclink-worker: warning: %s\n", cfg.warnings[i]);
-        if (missing_credentials) {
-            fputs(no_credentials, stderr);
+        if (creds_rc != 0) {
+            fprintf(stderr, "classiclink-worker: configuration error: %s\n", err);
             goto out;
         }
         status = CLW_EXIT_OK;
-        goto out;
-    }
-    if (missing_credentials) {
-        fputs(no_credentials, stderr);
         goto out;
     }
     apply_log_settings(&cfg);

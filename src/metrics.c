@@ -127,6 +127,8 @@ const char *clw_pause_reason_name(enum clw_pause_reason r)
         return "worker_fault";
     case CLW_PAUSE_CIRCUIT_OPEN:
         return "circuit_open";
+    case CLW_PAUSE_CREDENTIALS:
+        return "credentials";
     case CLW_PAUSE_PUBLISH_ERROR:
         return "publish_error";
     case CLW_PAUSE_REASONS:

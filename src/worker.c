@@ -25,6 +25,7 @@
 static int wait_timeout(const struct worker *w, int64_t now, int max_wait_ms)
 {
     int64_t wait = clw_sched_wait_ms(w, now, max_wait_ms);
+    wait = clw_worker_creds_wait_ms(w, now, wait);
     struct clw_timer *tm = clw_timers_peek(&w->timers);
     if (tm != NULL && tm->due - now < wait)
         wait = tm->due - now;
@@ -40,6 +41,7 @@ static int wait_timeout(const struct worker *w, int64_t now, int max_wait_ms)
     /* Work the scheduler could start now (it found no rate-limit or linger wait). */
     const struct sched *s = &w->sched;
     if (!w->fault_active && !w->circuit_open && s->rate_wait_until == 0 &&
+        clw_worker_creds_ready(w, clw_clock_wall_ms()) &&
         s->running < (size_t)w->cfg->worker_max_in_flight && (s->queued.len > 0 || s->ready > 0))
         wait = 0;
     return wait < 0 ? 0 : (int)wait;
@@ -101,6 +103,7 @@ void clw_worker_turn(struct worker *w, int consume, int max_wait_ms)
     }
     clw_publish_tick(w, now);
     clw_sched_tick(w, now);
+    clw_worker_creds_tick(w, now);
     clw_worker_dispatch(w, now);
     if (w->eos)
         clw_worker_txn_tick(w, now);
@@ -124,6 +127,7 @@ static void handle_hup(struct worker *w)
         CLW_INFO("SIGHUP: credentials and log level reloaded");
     else
         CLW_ERROR("SIGHUP: reload failed; keeping the previous credentials");
+    clw_worker_creds_reload(w);
 }
 
 /* Waits until the cluster describes the results (and dead-letter) topic. Returns 0 when they
@@ -175,6 +179,10 @@ static int setup(struct worker *w, char *err, size_t errlen)
     w->api = clw_api_new(cfg, err, errlen);
     if (w->api == NULL)
         return -1;
+    if (clw_worker_creds_setup(w, err, errlen) != 0) {
+        w->exit_code = CLW_EXIT_CONFIG;
+        return -1;
+    }
     w->limits.max_bytes = (size_t)64 * 1024;
     w->limits.max_instances = (size_t)cfg->worker_max_instances_per_request;
     w->limits.default_region = cfg->api_region;
@@ -275,6 +283,7 @@ static void teardown(struct worker *w)
     clw_sched_fini(w);
     clw_timers_free(&w->timers);
     clw_metrics_free(w->metrics);
+    clw_creds_free(w->creds);
     clw_api_free(w->api);
     free(w->parts);
 }
@@ -287,9 +296,13 @@ int clw_worker_run(struct clw_config *cfg, const struct clw_worker_io *io)
     w.io = io;
     char err[512];
     if (setup(&w, err, sizeof(err)) != 0) {
-        CLW_ERROR("cannot start: %s", err);
+        int code = w.exit_code == CLW_EXIT_CONFIG ? CLW_EXIT_CONFIG : CLW_EXIT_FATAL;
+        if (code == CLW_EXIT_CONFIG)
+            CLW_ERROR("configuration error: %s", err);
+        else
+            CLW_ERROR("cannot start: %s", err);
         teardown(&w);
-        return CLW_EXIT_FATAL;
+        return code;
     }
     if (await_output_topics(&w) != 0) {
         teardown(&w);

@@ -21,7 +21,7 @@ int64_t clw_worker_paused_total(const struct worker *w, int64_t now)
 /* Starts or ends the paused-time clock when any pause reason changes. */
 void clw_worker_pause_update(struct worker *w, int64_t now)
 {
-    int paused = w->fault_active || w->circuit_open || w->publish_stuck;
+    int paused = w->fault_active || w->circuit_open || w->publish_stuck || w->creds_fault;
     if (paused && w->paused_since < 0) {
         w->paused_since = now;
     } else if (!paused && w->paused_since >= 0) {
@@ -148,10 +148,13 @@ static int start(struct worker *w, struct call *call, int64_t now)
         ac.instance_ids = ids;
         ac.n_instances = call->n_instances;
     }
-    struct clw_api_creds creds = {cfg->api_secret_id, cfg->api_secret_key, cfg->api_token};
+    struct clw_api_creds creds;
     struct clw_api_request req;
     uint64_t nonce = (clw_rand_next(&w->rng) >> 2) + 1;
-    int rc = clw_api_build(w->api, &ac, &creds, clw_clock_wall_ms() / 1000, nonce, &req);
+    int64_t wall = clw_clock_wall_ms();
+    int rc = clw_creds_get(w->creds, cfg, wall, &creds, &call->creds_gen);
+    if (rc == 0)
+        rc = clw_api_build(w->api, &ac, &creds, wall / 1000, nonce, &req);
     free(ids);
     if (rc != 0)
         return -1;
@@ -178,6 +181,8 @@ static int start(struct worker *w, struct call *call, int64_t now)
 void clw_worker_dispatch(struct worker *w, int64_t now)
 {
     struct call *call;
+    if (!clw_worker_creds_ready(w, clw_clock_wall_ms()))
+        return; /* nothing to sign with (yet, or a refresh is due at once) */
     while ((call = clw_sched_next(w, now)) != NULL) {
         if (start(w, call, now) != 0) {
             CLW_WARN("cannot start an API call (out of memory); retrying");
@@ -196,6 +201,10 @@ void clw_worker_dispatch(struct worker *w, int64_t now)
 void clw_worker_on_http_done(void *opaque, const struct clw_http_response *resp, void *arg)
 {
     struct worker *w = arg;
+    if (opaque == &w->creds_in_flight) {
+        clw_worker_creds_done(w, resp);
+        return;
+    }
     struct call *call = opaque;
     int64_t now = clw_clock_mono_ms();
     clw_sched_answered(w, call);
@@ -215,6 +224,12 @@ void clw_worker_on_http_done(void *opaque, const struct clw_http_response *resp,
         w->probe_in_flight = 0;
     CLW_DEBUG("%s for %zu request(s), attempt %d: %s (%s)", action, call->n_members, call->attempts,
               clw_class_name(cls), why);
+    if (clw_worker_creds_refused(w, call, &ans)) {
+        /* Signed with credentials that were replaced, or are being: sign it again. */
+        clw_answer_free(&ans);
+        clw_sched_queue(w, call, 1);
+        return;
+    }
     if (cls != CLW_CLASS_WORKER_FAULT && was_probe && w->fault_active)
         set_fault(w, 0, NULL, now);
     int throttled = clw_classify_throttled(&ans);

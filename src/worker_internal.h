@@ -18,6 +18,7 @@
 #include "clw/api.h"
 #include "clw/classify.h"
 #include "clw/config.h"
+#include "clw/creds.h"
 #include "clw/gate.h"
 #include "clw/http.h"
 #include "clw/httpd.h"
@@ -180,6 +181,7 @@ struct call {
     int64_t exempt_ms;    /* time in calls that ended in a split: not spent from the budget */
     int64_t started_mono; /* the attempt in flight */
     int probe;            /* this attempt probes a worker fault or an open circuit */
+    unsigned creds_gen;   /* the credentials the attempt in flight was signed with */
     int ambiguous;        /* an attempt may have taken effect without an answer saying so */
     int reconciled;       /* the group was reconciled after an "already" answer */
     /* follow-ups */
@@ -249,6 +251,14 @@ struct worker {
     struct clw_config *cfg;
     const struct clw_worker_io *io;
     struct clw_api *api;
+    struct clw_creds *creds;
+    int creds_in_flight;      /* a refresh request is in flight (its address is its opaque) */
+    int creds_forced;         /* the API refused the current temporary credentials: refresh now */
+    int creds_refusals;       /* forced refreshes since an answer that accepted the credentials */
+    int creds_failures;       /* refreshes failed in a row */
+    int64_t creds_retry_mono; /* no refresh before this */
+    int creds_fault;          /* temporary credentials expired (or never came): paused */
+    char creds_why[256];      /* why the last refresh failed */
     struct clw_request_limits limits;
     struct clw_kafka *kafka;
     struct clw_http *http;
@@ -347,6 +357,19 @@ int64_t clw_sched_wait_ms(const struct worker *w, int64_t now, int64_t max_ms);
 /* The rate limiter's key of a call, and the call's wire action. */
 void clw_sched_rate_key(const struct worker *w, const struct call *call, char *key, size_t len);
 enum clw_api_op clw_call_op(const struct call *call);
+
+/* worker_creds.c: the credentials stage */
+int clw_worker_creds_setup(struct worker *w, char *err, size_t errlen);
+/* 1 when calls may be signed now. */
+int clw_worker_creds_ready(const struct worker *w, int64_t now_wall);
+void clw_worker_creds_tick(struct worker *w, int64_t now);
+int64_t clw_worker_creds_wait_ms(const struct worker *w, int64_t now, int64_t max_ms);
+void clw_worker_creds_done(struct worker *w, const struct clw_http_response *resp);
+/* An answer to call: 1 when the API refused credentials that newer ones may replace (the call
+ * is to be signed again once they are there), 0 otherwise. */
+int clw_worker_creds_refused(struct worker *w, const struct call *call,
+                             const struct clw_answer *ans);
+void clw_worker_creds_reload(struct worker *w);
 
 /* worker_call.c: attempts, answers, worker faults, the circuit breaker */
 void clw_worker_dispatch(struct worker *w, int64_t now);

@@ -237,7 +237,7 @@ enum clw_api_op clw_call_op(const struct call *call)
 
 void clw_sched_rate_key(const struct worker *w, const struct call *call, char *key, size_t len)
 {
-    snprintf(key, len, "%s|%s|%s", w->cfg->api_secret_id, call->region,
+    snprintf(key, len, "%s|%s|%s", clw_creds_principal(w->creds, w->cfg), call->region,
              clw_api_action(w->api, clw_call_op(call)));
 }
 

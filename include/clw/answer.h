@@ -61,6 +61,33 @@ void clw_answer_free(struct clw_answer *ans);
  * allocation failure. A body without a Response object leaves body_json 0. */
 int clw_answer_parse_body_v3(struct clw_answer *ans, const char *body, size_t len);
 
+/* Temporary credentials: TmpSecretId, TmpSecretKey, Token and ExpiredTime (Unix seconds).
+ * Every string owned and wiped by clw_tmp_creds_free. */
+struct clw_tmp_creds {
+    char *secret_id;
+    char *secret_key;
+    char *token;
+    int64_t expired_s;
+};
+
+/* Where temporary credentials come from, for clw_answer_parse_tmp_creds. */
+enum clw_tmp_creds_doc {
+    CLW_TMP_CREDS_METADATA, /* the CVM metadata service: {"TmpSecretId", "TmpSecretKey", "Token",
+                               "ExpiredTime", "Code": "Success"} */
+    CLW_TMP_CREDS_STS,      /* STS AssumeRoleWithWebIdentity: {"Response": {"Credentials":
+                               {"TmpSecretId", "TmpSecretKey", "Token"}, "ExpiredTime"}} or an
+                               API 3.0 error */
+};
+
+/* Decodes a credential document into out (zeroed by the caller). Returns 0 when every member is
+ * there (non-empty strings, ExpiredTime a positive integer), 1 when the document is well formed
+ * but refuses or lacks them (why says which member or the API's error code), -1 when it is not
+ * such a document at all or on allocation failure. why (may be NULL) never carries a secret.
+ * On 1 and -1 out is left empty. */
+int clw_answer_parse_tmp_creds(enum clw_tmp_creds_doc doc, const char *body, size_t len,
+                               struct clw_tmp_creds *out, char *why, size_t whylen);
+void clw_tmp_creds_free(struct clw_tmp_creds *c);
+
 /* Parses a Retry-After header value (delta-seconds or an HTTP date relative to now_wall_ms).
  * Returns milliseconds >= 0, or -1 when unparseable. */
 int64_t clw_answer_parse_retry_after(const char *value, int64_t now_wall_ms);

@@ -36,6 +36,9 @@ int clw_classify_already_linked(const struct clw_answer *ans);
  * v3 ResourceNotFound / InvalidParameterValue.* naming an instance are NOT included — only
  * ResourceNotFound. */
 int clw_classify_not_found(const struct clw_answer *ans);
+/* 1 when the API refused the credentials themselves (v2 4100, 4104, 4105; v3 AuthFailure.*
+ * but AuthFailure.SignatureExpire): a fresh signature with newer credentials may pass. */
+int clw_classify_credentials_refused(const struct clw_answer *ans);
 /* 1 when the answer is a throttling signal for the rate limiter: v2 code 4400, HTTP 429, v3
  * RequestLimitExceeded*. */
 int clw_classify_throttled(const struct clw_answer *ans);

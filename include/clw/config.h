@@ -55,6 +55,10 @@ struct clw_config {
     int64_t api_rate_limit; /* calls/s per SecretId+region+action, 0 = until throttled */
     int64_t api_coalesce_max_instances;
     int64_t api_coalesce_linger_ms;
+    char *api_profile;
+    char *api_role_name;
+    char *api_metadata_endpoint;
+    char *api_sts_endpoint;
     /* task follow-up */
     int task_follow; /* 0 false, 1 true */
     int64_t task_max_wait_ms;

@@ -16,6 +16,7 @@ enum clw_pause_reason {
     CLW_PAUSE_WORKER_FAULT = 0,
     CLW_PAUSE_CIRCUIT_OPEN,
     CLW_PAUSE_PUBLISH_ERROR,
+    CLW_PAUSE_CREDENTIALS, /* temporary credentials expired and cannot be refreshed */
     CLW_PAUSE_REASONS
 };
 const char *clw_pause_reason_name(enum clw_pause_reason r); /* "worker_fault", ... */

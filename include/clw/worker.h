@@ -26,6 +26,12 @@ struct clw_worker_io {
     void *reload_arg;
 };
 
+/* Resolves the credential chain of cfg (contract section 9) and describes its source in out,
+ * never a secret; temporary credentials are fetched (a blocking request: for --check-config,
+ * not the running loop) to tell when they expire. Returns 0, -1 with err. */
+int clw_worker_describe_credentials(const struct clw_config *cfg, char *out, size_t len, char *err,
+                                    size_t errlen);
+
 /* Runs until a stop signal (then drains within worker.shutdown_timeout_ms) or a fatal error.
  * cfg is borrowed (secrets may be replaced on SIGHUP). Returns an enum clw_exit status. */
 int clw_worker_run(struct clw_config *cfg, const struct clw_worker_io *io);

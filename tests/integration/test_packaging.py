@@ -246,7 +246,9 @@ class Dockerfile(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             path, line = container_config(tmp)
             self.assertEqual(line, "metrics.listen = :9464")
-            res = run_worker(["-c", path, "--check-config"], env=compose_worker_env())
+            env = dict(compose_worker_env(), TENCENTCLOUD_SECRET_ID="AKIDx",
+                       TENCENTCLOUD_SECRET_KEY="x")  # the compose stack's role needs its sim
+            res = run_worker(["-c", path, "--check-config"], env=env)
             self.assertEqual(res.returncode, 0, res.stderr)
             self.assertRegex(res.stdout, r"(?m)^metrics\.listen = :9464\s+# %s:\d+$"
                              % re.escape(path))
@@ -454,13 +456,19 @@ class Compose(unittest.TestCase):
         self.assertEqual(option(sim["command"], "--listen"), "127.0.0.1:" + m.group(1))
         self.assertIn("127.0.0.1:%s/_sim/" % m.group(1), " ".join(sim["healthcheck"]["test"]))
 
-    def test_credentials_match(self):
+    def test_worker_runs_on_the_simulators_cam_role(self):
+        # The role-based way: no key in the worker's environment or arguments; the role the
+        # simulator's metadata service hands out, on the simulator's address.
         sim = self.services["vpc-sim"]
-        creds = host_path(option(sim["command"], "--credentials"), sim)
-        pairs = [line.split()[:2] for line in read(creds).splitlines()
-                 if line.strip() and not line.startswith("#")]
-        env = self.services["worker"]["environment"]
-        self.assertIn([env["TENCENTCLOUD_SECRET_ID"], env["TENCENTCLOUD_SECRET_KEY"]], pairs)
+        worker = self.services["worker"]
+        env = worker["environment"]
+        self.assertFalse([k for k in env if k.startswith("TENCENTCLOUD_SECRET")], env)
+        settings = x_settings(worker["command"])
+        self.assertFalse([k for k in settings if k.startswith("api.secret")], settings)
+        self.assertEqual(settings["api.role_name"], option(sim["command"], "--cvm-role"))
+        self.assertEqual(settings["api.metadata_endpoint"],
+                         "http://%s/latest/meta-data/cam/security-credentials/" %
+                         option(sim["command"], "--listen"))
 
     def test_mounted_files_exist(self):
         for name, svc in self.services.items():
@@ -485,13 +493,28 @@ class Compose(unittest.TestCase):
                     self.assertRegex(res.stdout, r"(?m)^\s+%s(?=\s|$)" % re.escape(arg))
 
     def test_worker_settings_are_valid(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            conf, _ = container_config(tmp)
-            res = run_worker(["-c", conf] + self.services["worker"]["command"] +
-                             ["--check-config"], env=compose_worker_env())
+        # --check-config fetches the role's credentials to tell when they expire: the
+        # simulator runs with its compose arguments (any free port).
+        sim_svc = self.services["vpc-sim"]
+        args = [host_path(a, sim_svc) if a.startswith("/demo/") else a
+                for a in sim_svc["command"]]
+        args[args.index("--listen") + 1] = "127.0.0.1:0"
+        sim = subprocess.Popen([SIM] + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+        try:
+            port = Lines(sim.stdout).wait(r"listening on 127\.0\.0\.1:(\d+)").group(1)
+            wargs = [a.replace(":8480/", ":%s/" % port) for a in self.services["worker"]["command"]]
+            with tempfile.TemporaryDirectory() as tmp:
+                conf, _ = container_config(tmp)
+                res = run_worker(["-c", conf] + wargs + ["--check-config"],
+                                 env=compose_worker_env())
             self.assertEqual(res.returncode, 0, res.stderr)
             self.assertIn("api.endpoint = http://127.0.0.1:", res.stdout)
-            self.assertNotIn(compose_worker_env()["TENCENTCLOUD_SECRET_KEY"], res.stdout)
+            self.assertIn("# credentials: CVM role classiclink-worker", res.stdout)
+        finally:
+            sim.kill()
+            sim.wait()
+            sim.stdout.close()
 
     def test_stop_grace_covers_the_drain(self):
         grace = self.services["worker"]["stop_grace_period"]
@@ -545,7 +568,7 @@ class Compose(unittest.TestCase):
             for i, a in enumerate(wargs):
                 if a.startswith("kafka.bootstrap.servers="):
                     wargs[i] = "kafka.bootstrap.servers=" + mock.bootstrap
-                elif a.startswith("api.endpoint="):
+                elif ":8480/" in a:  # api.endpoint, api.metadata_endpoint
                     wargs[i] = a.replace(":8480/", ":%s/" % port)
             wargs += ["-X", "metrics.listen=127.0.0.1:0"]
             worker = subprocess.Popen([WORKER, "-c", conf] + wargs, stdout=subprocess.DEVNULL,
@@ -851,7 +874,7 @@ class Docs(unittest.TestCase):
     def test_operations_guide_names_every_pause_reason(self):
         reasons = re.findall(r'return "([a-z_]+)";', read(os.path.join(SRC, "src", "metrics.c")))
         guide = read(os.path.join(SRC, "docs", "operations.md"))
-        for reason in ("worker_fault", "circuit_open", "publish_error"):
+        for reason in ("worker_fault", "circuit_open", "publish_error", "credentials"):
             self.assertIn(reason, reasons)
             self.assertIn(reason, guide)
 

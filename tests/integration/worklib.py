@@ -242,13 +242,14 @@ class Stack:
         outcomes = st.outcomes(1)
     """
 
-    def __init__(self, seed=None, partitions=4, sim_args=(), sim_tls=None):
+    def __init__(self, seed=None, partitions=4, sim_args=(), sim_tls=None, credentials=None):
         import simlib  # local import: simlib starts nothing at import time
         self.partitions = partitions
         self.broker = kafkalib.MockBroker(topics={REQUESTS: partitions, RESULTS: partitions})
         self.bootstrap = self.broker.bootstrap
         try:
-            self.sim = simlib.Sim().start(seed=seed, credentials=[(SECRET_ID, SECRET_KEY)],
+            self.sim = simlib.Sim().start(seed=seed,
+                                          credentials=credentials or [(SECRET_ID, SECRET_KEY)],
                                           extra_args=list(sim_args), tls=sim_tls)
         except BaseException:
             self.broker.stop()

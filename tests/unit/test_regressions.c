@@ -16,6 +16,7 @@
 #define CLW_FUZZ_NO_ENTRY
 #include "../../fuzz/fuzz_answer.c"
 #include "../../fuzz/fuzz_config.c"
+#include "../../fuzz/fuzz_profile.c"
 #include "../../fuzz/fuzz_request.c"
 #include "../../fuzz/fuzz_sign.c"
 #include "../../fuzz/fuzz_sim_params.c"
@@ -33,7 +34,7 @@ struct replay_case {
 static const struct replay_case cases[] = {
     {"fuzz_request", clw_fuzz_request},       {"fuzz_answer", clw_fuzz_answer},
     {"fuzz_config", clw_fuzz_config},         {"fuzz_sign", clw_fuzz_sign},
-    {"fuzz_sim_params", clw_fuzz_sim_params},
+    {"fuzz_sim_params", clw_fuzz_sim_params}, {"fuzz_profile", clw_fuzz_profile},
 };
 
 static uint8_t *read_all(const char *path, size_t *size)
