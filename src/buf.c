@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clw/alloc.h"
+
 /* Makes room for n more bytes plus the terminating NUL. Returns 0, or -1 (buffer marked failed,
  * its data released) when the size overflows or memory runs out. */
 static int buf_reserve(struct clw_buf *b, size_t n)
@@ -30,7 +32,7 @@ static int buf_reserve(struct clw_buf *b, size_t n)
         }
         cap *= 2;
     }
-    p = realloc(b->data, cap);
+    p = clw_realloc(b->data, cap);
     if (!p)
         goto fail;
     b->data = p;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clw/alloc.h"
 #include "clw/strtab.h"
 
 #define GATE_MIN_BUCKETS 64
@@ -62,7 +63,7 @@ static struct gate_queue *gate_queue_new(const char *key, uint64_t hash)
     struct gate_queue *q = NULL;
 
     if (len < SIZE_MAX - sizeof(*q))
-        q = malloc(sizeof(*q) + len + 1);
+        q = clw_malloc(sizeof(*q) + len + 1);
     if (q == NULL)
         return NULL;
     q->node.chain = NULL;
@@ -101,7 +102,7 @@ static void gate_unlink(struct gate_queue *q, struct gate_node *node)
 
 struct clw_gate *clw_gate_new(void)
 {
-    struct clw_gate *g = calloc(1, sizeof(*g));
+    struct clw_gate *g = clw_calloc(1, sizeof(*g));
 
     if (g == NULL || clw_strtab_init(&g->queues, GATE_MIN_BUCKETS) != 0) {
         free(g);
@@ -152,7 +153,7 @@ int clw_gate_enter(struct clw_gate *g, void *job, const char *const *keys, size_
         goto fail;
     if (n > (SIZE_MAX - sizeof(*t)) / sizeof(t->nodes[0]))
         goto fail;
-    t = calloc(1, sizeof(*t) + n * sizeof(t->nodes[0]));
+    t = clw_calloc(1, sizeof(*t) + n * sizeof(t->nodes[0]));
     if (t == NULL)
         goto fail;
     t->job = job;

@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include "clw/alloc.h"
+
 #define OFFSETS_MIN_CAP 16
 
 struct offsets_entry {
@@ -34,7 +36,7 @@ static int offsets_resize(struct clw_offsets *t, size_t new_cap)
 
     if (new_cap > SIZE_MAX / sizeof(*ring))
         return -1;
-    ring = malloc(new_cap * sizeof(*ring));
+    ring = clw_malloc(new_cap * sizeof(*ring));
     if (ring == NULL)
         return -1;
     for (i = 0; i < t->count; i++)
@@ -48,11 +50,11 @@ static int offsets_resize(struct clw_offsets *t, size_t new_cap)
 
 struct clw_offsets *clw_offsets_new(void)
 {
-    struct clw_offsets *t = calloc(1, sizeof(*t));
+    struct clw_offsets *t = clw_calloc(1, sizeof(*t));
 
     if (t == NULL)
         goto fail;
-    t->ring = malloc(OFFSETS_MIN_CAP * sizeof(*t->ring));
+    t->ring = clw_malloc(OFFSETS_MIN_CAP * sizeof(*t->ring));
     if (t->ring == NULL)
         goto fail;
     t->cap = OFFSETS_MIN_CAP;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clw/alloc.h"
+
 #include <cjson/cJSON.h>
 
 /* cJSON's own nesting limit (CJSON_NESTING_LIMIT): deeper input is NotJson here already, so
@@ -527,7 +529,7 @@ static int find_duplicate(const cJSON *root, const char **dup)
         n++;
     if (n < 2)
         return 0;
-    names = malloc(n * sizeof(*names));
+    names = clw_malloc(n * sizeof(*names));
     if (names == NULL)
         return -1;
     n = 0;
@@ -569,7 +571,7 @@ static const cJSON *field(const cJSON *root, const char *name, enum presence *ho
 
 static char *dup_n(const char *s, size_t n)
 {
-    char *d = malloc(n + 1);
+    char *d = clw_malloc(n + 1);
 
     if (d != NULL) {
         memcpy(d, s, n);
@@ -620,7 +622,7 @@ static int check_distinct(struct verdict *v, const cJSON *arr, size_t n)
     size_t k, group = 0, at = 0, first = 0;
     const char *which = NULL;
 
-    refs = malloc(n * sizeof(*refs));
+    refs = clw_malloc(n * sizeof(*refs));
     if (refs == NULL)
         return -1;
     k = 0;
@@ -649,7 +651,7 @@ static int check_distinct(struct verdict *v, const cJSON *arr, size_t n)
 /* Copies the n strings of arr; NULL when out of memory. */
 static char **copy_strings(const cJSON *arr, size_t n)
 {
-    char **out = calloc(n, sizeof(*out));
+    char **out = clw_calloc(n, sizeof(*out));
     const cJSON *it;
     size_t k = 0;
 
@@ -862,7 +864,7 @@ static int decode(struct clw_request *req, struct verdict *v, const char *payloa
         note(v, R_NOT_JSON, "value is not valid UTF-8");
         goto done;
     }
-    copy = malloc(len + 1);
+    copy = clw_malloc(len + 1);
     if (copy == NULL)
         goto fail;
     memcpy(copy, payload, len);

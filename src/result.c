@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clw/alloc.h"
 #include "clw/buf.h"
 #include "clw/request.h"
 
@@ -30,7 +31,7 @@ static size_t seq_len(unsigned char c)
 static char *utf8_clean(const char *s, size_t max)
 {
     size_t len = strlen(s), i = 0, o = 0;
-    char *out = malloc(len * 3 + 1); /* worst case: every byte becomes 3 */
+    char *out = clw_malloc(len * 3 + 1); /* worst case: every byte becomes 3 */
 
     if (out == NULL)
         return NULL;
@@ -256,7 +257,7 @@ static char *encode(const struct clw_outcome *o, size_t message_max, size_t code
 {
     struct clw_buf b = {0};
 
-    b.data = malloc(RESULT_INITIAL_CAP);
+    b.data = clw_malloc(RESULT_INITIAL_CAP);
     if (b.data == NULL)
         return NULL;
     b.cap = RESULT_INITIAL_CAP;

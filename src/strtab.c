@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clw/alloc.h"
+
 uint64_t clw_strtab_hash(const char *s)
 {
     uint64_t h = UINT64_C(0xcbf29ce484222325);
@@ -19,7 +21,7 @@ uint64_t clw_strtab_hash(const char *s)
 
 int clw_strtab_init(struct clw_strtab *t, size_t min_buckets)
 {
-    t->buckets = calloc(min_buckets, sizeof(*t->buckets));
+    t->buckets = clw_calloc(min_buckets, sizeof(*t->buckets));
     t->nbuckets = t->buckets != NULL ? min_buckets : 0;
     t->min_buckets = min_buckets;
     t->count = 0;
@@ -53,7 +55,7 @@ struct clw_strtab_node *clw_strtab_find(const struct clw_strtab *t, const char *
 /* Rehashes into nbuckets buckets; on allocation failure the table stays as it is. */
 static void resize(struct clw_strtab *t, size_t nbuckets)
 {
-    struct clw_strtab_node **nb = calloc(nbuckets, sizeof(*nb));
+    struct clw_strtab_node **nb = clw_calloc(nbuckets, sizeof(*nb));
     if (nb == NULL)
         return;
     for (size_t i = 0; i < t->nbuckets; i++) {

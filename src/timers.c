@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include "clw/alloc.h"
+
 void clw_timer_init(struct clw_timer *tm)
 {
     tm->due = 0;
@@ -66,7 +68,7 @@ int clw_timers_arm(struct clw_timers *t, struct clw_timer *tm, int64_t due)
     clw_timers_disarm(t, tm);
     if (t->len == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
-        struct clw_timer **p = realloc(t->heap, cap * sizeof(*p));
+        struct clw_timer **p = clw_realloc(t->heap, cap * sizeof(*p));
         if (p == NULL)
             return -1;
         t->heap = p;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clw/alloc.h"
 #include "clw/backoff.h"
 #include "clw/classify.h"
 #include "clw/clock.h"
@@ -117,7 +118,7 @@ void clw_worker_retry(struct worker *w, struct call *call, int64_t delay, int64_
 /* The instance ids of every member, in member order (malloc'd array of borrowed strings). */
 static const char **call_instance_ids(const struct call *call)
 {
-    const char **ids = malloc((call->n_instances ? call->n_instances : 1) * sizeof(*ids));
+    const char **ids = clw_malloc((call->n_instances ? call->n_instances : 1) * sizeof(*ids));
     if (ids == NULL)
         return NULL;
     size_t k = 0;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clw/alloc.h"
 #include "clw/clock.h"
 #include "clw/coalesce.h"
 #include "worker_internal.h"
@@ -19,7 +20,7 @@ static struct part *part_get(struct worker *w, int32_t id, int create)
         if (!create)
             return NULL;
         size_t n = (size_t)id + 1;
-        struct part **p = realloc(w->parts, n * sizeof(*p));
+        struct part **p = clw_realloc(w->parts, n * sizeof(*p));
         if (p == NULL)
             return NULL;
         for (size_t i = w->n_parts; i < n; i++)
@@ -28,7 +29,7 @@ static struct part *part_get(struct worker *w, int32_t id, int create)
         w->n_parts = n;
     }
     if (w->parts[id] == NULL && create) {
-        struct part *p = calloc(1, sizeof(*p));
+        struct part *p = clw_calloc(1, sizeof(*p));
         if (p == NULL)
             return NULL;
         p->id = id;
@@ -94,10 +95,10 @@ void clw_worker_sync_all_pauses(struct worker *w)
 
 static int copy_header(struct clw_kafka_header *out, const struct clw_kafka_header *h)
 {
-    out->name = strdup(h->name);
+    out->name = clw_strdup(h->name);
     void *value = NULL;
     if (h->value != NULL) {
-        value = malloc(h->value_len + 1);
+        value = clw_malloc(h->value_len + 1);
         if (value != NULL) {
             memcpy(value, h->value, h->value_len);
             ((char *)value)[h->value_len] = '\0';
@@ -130,7 +131,7 @@ static int copy_headers(struct job *job, const struct clw_kafka_msg *msg)
         n += (size_t)is_carried(msg->headers[i].name);
     if (n == 0)
         return 0;
-    job->hdrs = calloc(n, sizeof(*job->hdrs));
+    job->hdrs = clw_calloc(n, sizeof(*job->hdrs));
     if (job->hdrs == NULL)
         return -1;
     for (size_t i = 0; i < msg->n_headers; i++) {
@@ -155,7 +156,7 @@ static int keep_raw(struct job *job, const struct clw_kafka_msg *msg)
 {
     job->raw_null = msg->value == NULL;
     if (msg->value != NULL) {
-        job->raw_value = malloc(msg->value_len ? msg->value_len : 1);
+        job->raw_value = clw_malloc(msg->value_len ? msg->value_len : 1);
         if (job->raw_value == NULL)
             return -1;
         memcpy(job->raw_value, msg->value, msg->value_len);
@@ -163,7 +164,7 @@ static int keep_raw(struct job *job, const struct clw_kafka_msg *msg)
     }
     if (msg->n_headers == 0)
         return 0;
-    job->raw_hdrs = calloc(msg->n_headers, sizeof(*job->raw_hdrs));
+    job->raw_hdrs = clw_calloc(msg->n_headers, sizeof(*job->raw_hdrs));
     if (job->raw_hdrs == NULL)
         return -1;
     for (size_t i = 0; i < msg->n_headers; i++) {
@@ -213,7 +214,7 @@ static int job_decode(struct worker *w, struct job *job, const struct clw_kafka_
     char key[512];
     if (clw_coalesce_key(key, sizeof(key), job->req.action, job->req.region, job->req.vpc_id) != 0)
         return -1; /* validated ids are short: cannot happen */
-    job->group = strdup(key);
+    job->group = clw_strdup(key);
     return job->group != NULL ? 0 : -1;
 }
 
@@ -239,7 +240,7 @@ void clw_worker_on_message(void *arg, const struct clw_kafka_msg *msg)
         return;
     }
     clw_metrics_consumed(w->metrics);
-    struct job *job = calloc(1, sizeof(*job));
+    struct job *job = clw_calloc(1, sizeof(*job));
     if (job == NULL) {
         intake_oom(w, msg);
         return;
@@ -252,7 +253,7 @@ void clw_worker_on_message(void *arg, const struct clw_kafka_msg *msg)
     clw_timer_init(&job->timer);
     part_link(p, job);
     if (msg->key != NULL) {
-        job->key = malloc(msg->key_len + 1);
+        job->key = clw_malloc(msg->key_len + 1);
         if (job->key == NULL)
             goto oom;
         memcpy(job->key, msg->key, msg->key_len);
@@ -358,8 +359,8 @@ void clw_worker_drain_parts(struct worker *w, struct part **parts, size_t n, int
 
 void clw_worker_commit_stored(struct worker *w, struct part **parts, size_t n)
 {
-    int32_t *ids = calloc(n ? n : 1, sizeof(*ids));
-    int64_t *offs = calloc(n ? n : 1, sizeof(*offs));
+    int32_t *ids = clw_calloc(n ? n : 1, sizeof(*ids));
+    int64_t *offs = clw_calloc(n ? n : 1, sizeof(*offs));
     size_t k = 0;
     if (ids == NULL || offs == NULL) {
         CLW_WARN("out of memory committing; the offsets go with the next automatic commit");
@@ -378,7 +379,7 @@ void clw_worker_commit_stored(struct worker *w, struct part **parts, size_t n)
 void clw_worker_on_revoked(void *arg, const int32_t *partitions, size_t n, int lost)
 {
     struct worker *w = arg;
-    struct part **list = calloc(n ? n : 1, sizeof(*list));
+    struct part **list = clw_calloc(n ? n : 1, sizeof(*list));
     size_t k = 0;
     for (size_t i = 0; i < n && list != NULL; i++) {
         struct part *p = part_get(w, partitions[i], 0);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clw/alloc.h"
 #include "clw/classify.h"
 #include "clw/clock.h"
 #include "clw/result.h"
@@ -100,7 +101,7 @@ static int produce_outcome(struct worker *w, struct job *job, char *err, size_t 
 static int produce_dead_letter(struct worker *w, struct job *job, char *err, size_t errlen)
 {
     size_t cap = job->n_raw_hdrs + 5;
-    struct clw_kafka_header *hdrs = calloc(cap, sizeof(*hdrs));
+    struct clw_kafka_header *hdrs = clw_calloc(cap, sizeof(*hdrs));
     if (hdrs == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clw/alloc.h"
 #include "clw/clock.h"
 #include "clw/coalesce.h"
 #include "worker_internal.h"
@@ -157,7 +158,7 @@ void clw_sched_pool_add(struct worker *w, struct job *job)
     struct pool_group *g = (struct pool_group *)clw_strtab_find(&s->groups, job->group, hash);
     if (g == NULL) {
         size_t len = strlen(job->group);
-        g = calloc(1, sizeof(*g) + len + 1);
+        g = clw_calloc(1, sizeof(*g) + len + 1);
         if (g == NULL) {
             struct clw_log_ctx ctx;
             clw_job_log_ctx(job, &ctx);
@@ -243,7 +244,7 @@ void clw_sched_rate_key(const struct worker *w, const struct call *call, char *k
 
 static struct call *call_new(struct worker *w, const struct call *like, const struct job *first)
 {
-    struct call *call = calloc(1, sizeof(*call));
+    struct call *call = clw_calloc(1, sizeof(*call));
     if (call == NULL)
         return NULL;
     call->w = w;
@@ -252,13 +253,13 @@ static struct call *call_new(struct worker *w, const struct call *like, const st
     if (like != NULL) {
         call->kind = like->kind;
         call->action = like->action;
-        call->region = strdup(like->region);
-        call->vpc_id = strdup(like->vpc_id);
+        call->region = clw_strdup(like->region);
+        call->vpc_id = clw_strdup(like->vpc_id);
     } else {
         call->kind = CALL_ACTION;
         call->action = first->req.action;
-        call->region = strdup(first->req.region);
-        call->vpc_id = strdup(first->req.vpc_id);
+        call->region = clw_strdup(first->req.region);
+        call->vpc_id = clw_strdup(first->req.vpc_id);
     }
     if (call->region == NULL || call->vpc_id == NULL) {
         free(call->region);
@@ -286,7 +287,7 @@ static int call_reserve(struct call *call, size_t n)
     size_t cap = call->cap ? call->cap * 2 : 4;
     while (cap < n)
         cap *= 2;
-    struct job **m = realloc(call->members, cap * sizeof(*m));
+    struct job **m = clw_realloc(call->members, cap * sizeof(*m));
     if (m == NULL)
         return -1;
     call->members = m;
@@ -390,7 +391,7 @@ struct call *clw_sched_split(struct worker *w, struct call *call, const size_t *
 {
     size_t n = call->n_members;
     struct call *part = call_new(w, call, NULL);
-    struct job **kept = malloc(n * sizeof(*kept));
+    struct job **kept = clw_malloc(n * sizeof(*kept));
     if (part == NULL || kept == NULL || call_reserve(part, n - k) != 0) {
         free(kept);
         if (part != NULL)

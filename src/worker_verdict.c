@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clw/alloc.h"
 #include "clw/backoff.h"
 #include "clw/classify.h"
 #include "clw/coalesce.h"
@@ -81,7 +82,7 @@ static void begin_links(struct worker *w, struct call *call, enum call_resume re
     for (size_t i = 0; i < call->n_members; i++) {
         struct job *job = call->members[i];
         free(job->found);
-        job->found = calloc(job->req.n_instances ? job->req.n_instances : 1, 1);
+        job->found = clw_calloc(job->req.n_instances ? job->req.n_instances : 1, 1);
         if (job->found == NULL) {
             CLW_ERROR("out of memory reconciling; reporting %s", pending_error);
             decide_all(w, call, 0, pending_error);
@@ -224,8 +225,8 @@ static void retry_group(struct worker *w, struct call *call, int64_t retry_after
 static void split(struct worker *w, struct call *call, const char *msg, int64_t now)
 {
     size_t n = call->n_members;
-    struct clw_coalesce_member *m = calloc(n, sizeof(*m));
-    size_t *order = calloc(n, sizeof(*order));
+    struct clw_coalesce_member *m = clw_calloc(n, sizeof(*m));
+    size_t *order = clw_calloc(n, sizeof(*order));
     struct call *part = NULL;
     if (m != NULL && order != NULL) {
         for (size_t i = 0; i < n; i++) {
@@ -267,8 +268,8 @@ static void begin_task(struct worker *w, struct call *call, long long task_id, i
 void clw_verdict_action(struct worker *w, struct call *call, struct clw_answer *ans,
                         enum clw_class cls, const char *why, int sent, int64_t now)
 {
-    const char **ids = malloc((call->n_instances ? call->n_instances : 1) * sizeof(*ids));
-    struct shared_answer *sa = calloc(1, sizeof(*sa));
+    const char **ids = clw_malloc((call->n_instances ? call->n_instances : 1) * sizeof(*ids));
+    struct shared_answer *sa = clw_calloc(1, sizeof(*sa));
     if (sa == NULL || ids == NULL) {
         free(ids);
         free(sa);
