@@ -50,11 +50,18 @@ static void on_delivered(void *arg, void *opaque, enum clw_publish_err err, cons
 
 static struct worker *make_worker(struct clw_config *cfg, int dlq)
 {
-    static const char *const kv[] = {"kafka.bootstrap.servers", "127.0.0.1:1",
-                                     "api.secret_id", "AKIDoom", "api.secret_key", "oomKey",
-                                     "api.region", "ap-guangzhou",
-                                     "api.endpoint", "http://127.0.0.1:1/v2/index.php",
-                                     "metrics.listen", "",
+    static const char *const kv[] = {"kafka.bootstrap.servers",
+                                     "127.0.0.1:1",
+                                     "api.secret_id",
+                                     "AKIDoom",
+                                     "api.secret_key",
+                                     "oomKey",
+                                     "api.region",
+                                     "ap-guangzhou",
+                                     "api.endpoint",
+                                     "http://127.0.0.1:1/v2/index.php",
+                                     "metrics.listen",
+                                     "",
                                      NULL};
     char err[512];
     assert_int_equal(clw_config_init(cfg), 0);
@@ -79,8 +86,8 @@ static struct worker *make_worker(struct clw_config *cfg, int dlq)
     assert_int_equal(clw_sched_init(w, err, sizeof(err)), 0);
     w->metrics = clw_metrics_new();
     assert_non_null(w->metrics);
-    struct clw_http_opts ho = {.timeout_ms = 1000, .connect_timeout_ms = 1000,
-                               .max_body = 65536, .max_connections = 4};
+    struct clw_http_opts ho = {
+        .timeout_ms = 1000, .connect_timeout_ms = 1000, .max_body = 65536, .max_connections = 4};
     w->http = clw_http_new(&ho, err, sizeof(err));
     assert_non_null(w->http);
     struct clw_kafka_handlers h = {.arg = w, .delivered = on_delivered};
@@ -124,8 +131,9 @@ static struct clw_kafka_msg record(int64_t offset, const char *value)
     static const struct clw_kafka_header hdrs[] = {
         {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55},
         {"x-request-id", "xr-1", 4}};
-    struct clw_kafka_msg m = {"requests", 0, offset, "key", 3, value,
-                              value != NULL ? strlen(value) : 0, 1700000000000, hdrs, 2};
+    struct clw_kafka_msg m = {
+        "requests",    0,    offset, "key", 3, value, value != NULL ? strlen(value) : 0,
+        1700000000000, hdrs, 2};
     return m;
 }
 
@@ -220,7 +228,8 @@ static void test_publish(void **state)
     free_worker(w, &cfg);
 }
 
-/* ---- a failed delivery: produced again later, through a timer --------------------------------- */
+/* ---- a failed delivery: produced again later, through a timer ---------------------------------
+ */
 
 /* Returns 1 when the n-th allocation after the failed delivery report was made to fail. */
 static int redeliver(struct worker *w, long n)
@@ -260,7 +269,8 @@ static void test_redelivery(void **state)
     free_worker(w, &cfg);
 }
 
-/* ---- the pure pieces: a failed allocation changes nothing ------------------------------------- */
+/* ---- the pure pieces: a failed allocation changes nothing -------------------------------------
+ */
 
 static void test_offsets_and_timers(void **state)
 {
