@@ -351,7 +351,7 @@ void clw_worker_drain_parts(struct worker *w, struct part **parts, size_t n, int
         if (!busy || left <= 0)
             break;
         if (waiting_commit)
-            clw_worker_txn_commit(w); /* exactly-once: commit what finished */
+            clw_worker_txn_commit_now(w); /* exactly-once: commit what finished */
         clw_worker_turn(w, 0, left < 100 ? (int)left : 100);
     }
 }
@@ -387,7 +387,9 @@ void clw_worker_on_revoked(void *arg, const int32_t *partitions, size_t n, int l
             list[k++] = p;
         }
     }
-    /* Exactly-once: a lost assignment's outcomes must not commit without their offsets. */
+    /* Exactly-once: a lost assignment's outcomes must not commit without their offsets (the
+     * abort runs on the transaction thread; what it discards is produced again only for the
+     * partitions still assigned). */
     if (lost && w->eos)
         clw_worker_txn_abort(w);
     /* A lost assignment stores nothing; a stopping worker has drained already. Otherwise the
