@@ -162,8 +162,7 @@ static void flushed(struct worker *w)
         return; /* the delivery reports wake the loop */
     if (w->txn_failed) {
         CLW_WARN("a record of the Kafka transaction was not delivered; aborting it and producing "
-                 "its %zu outcome(s) again",
-                 w->txn.len);
+                 "its outcomes again");
         start_abort(w);
         return;
     }
