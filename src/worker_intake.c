@@ -399,8 +399,11 @@ void clw_worker_on_revoked(void *arg, const int32_t *partitions, size_t n, int l
         clw_worker_drain_parts(w, list, k,
                                clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms);
     /* The new owner starts from the committed offsets: commit now and wait (exactly-once:
-     * the transactions committed them). */
-    if (!lost && !w->eos && list != NULL && w->exit_code != CLW_EXIT_FATAL)
+     * the transactions committed them). A stopping worker committed before leaving the group:
+     * here it runs inside rd_kafka_consumer_close(), where a synchronous commit hung or tripped
+     * librdkafka 2.0.2's assertion "!rd_kafka_assignment_in_progress" (the close itself commits
+     * what is stored). */
+    if (!lost && !w->eos && !w->stopping && list != NULL && w->exit_code != CLW_EXIT_FATAL)
         clw_worker_commit_stored(w, list, k);
     free(list);
     for (size_t i = 0; i < n; i++) {
