@@ -1,16 +1,47 @@
-/* Kafka adapter: request consumer and outcome producer on librdkafka, with pipe wake-ups. */
+/* Kafka adapter: request consumer and outcome producer on librdkafka, with pipe wake-ups, and
+ * the transaction thread of exactly-once mode. */
 #define _GNU_SOURCE
 #include "clw/kafka.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "clw/clock.h"
 #include "clw/log.h"
+
+/* send_offsets_to_transaction is not resumable: each call is one request, and a response
+ * that arrives after the call's timeout counts as a timeout, so the timeout is generous. */
+#define TXN_SEND_OFFSETS_MS 30000
+/* commit/abort_transaction resume after a timeout: the transaction thread waits in slices of
+ * this long, so that clw_kafka_free() never waits longer than one slice for it. */
+#define TXN_SLICE_MS 1000
+/* Least time between two tries after a retriable error (no busy loop on a quick refusal). */
+#define TXN_RETRY_MS 100
+
+enum txn_op { TXN_OP_NONE = 0, TXN_OP_COMMIT, TXN_OP_ABORT };
+
+/* The transaction thread's mailbox: one operation at a time, started by the loop thread. */
+struct txn_thread {
+    pthread_t thread;
+    int started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    enum txn_op op;                           /* to run next, NONE once it ran */
+    int pending;                              /* started, result not taken yet */
+    atomic_int quit;                          /* clw_kafka_free(): give up retrying */
+    rd_kafka_topic_partition_list_t *offsets; /* TXN_OP_COMMIT: offsets to send, or NULL */
+    rd_kafka_consumer_group_metadata_t *cgmd;
+    enum clw_txn_result result; /* CLW_TXN_RUNNING until the operation ended */
+    char err[512];
+};
 
 struct clw_kafka {
     rd_kafka_t *consumer;
@@ -24,6 +55,7 @@ struct clw_kafka {
     char *topic_dlq; /* NULL when off */
     struct clw_kafka_handlers h;
     int fatal_reported;
+    struct txn_thread txn;
 };
 
 /* Settings the worker relies on; the config module refuses user overrides of these. */
@@ -142,12 +174,34 @@ static enum clw_publish_err publish_class(rd_kafka_resp_err_t err)
     }
 }
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+/* Serves one event of the producer's queue: a delivery report is handed to the handler one
+ * record at a time; an error is what the consumer's error callback gets (the event API returns
+ * errors as events, not through the callback). Other events (statistics) are dropped, as they
+ * were without their callbacks. Returns the number of records reported. */
+static int serve_producer_event(struct clw_kafka *k, rd_kafka_event_t *ev)
 {
-    struct clw_kafka *k = opaque;
-    (void)rk;
-    k->h.delivered(k->h.arg, m->_private, publish_class(m->err),
-                   m->err ? rd_kafka_err2str(m->err) : "");
+    int n = 0;
+    switch (rd_kafka_event_type(ev)) {
+    case RD_KAFKA_EVENT_DR: {
+        const rd_kafka_message_t *m;
+        while ((m = rd_kafka_event_message_next(ev)) != NULL) {
+            k->h.delivered(k->h.arg, m->_private, publish_class(m->err),
+                           m->err ? rd_kafka_err2str(m->err) : "");
+            n++;
+        }
+        break;
+    }
+    case RD_KAFKA_EVENT_ERROR:
+        on_error(k->producer,
+                 rd_kafka_event_error_is_fatal(ev) ? RD_KAFKA_RESP_ERR__FATAL
+                                                   : rd_kafka_event_error(ev),
+                 rd_kafka_event_error_string(ev), k);
+        break;
+    default:
+        break;
+    }
+    rd_kafka_event_destroy(ev);
+    return n;
 }
 
 static int32_t *partitions_of(const struct clw_kafka *k,
@@ -240,7 +294,10 @@ static rd_kafka_conf_t *producer_conf(struct clw_kafka *k, const struct clw_conf
     if (apply_props(conf, cfg, CLW_KAFKA_PRODUCER, err, errlen) != 0)
         goto fail;
     set_list(conf, producer_forced, sizeof(producer_forced) / sizeof(producer_forced[0]));
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    /* Delivery reports as events, served by clw_kafka_poll_producer() on the loop thread: a
+     * commit's or an abort's flush on the transaction thread then only waits for them
+     * (with a delivery callback it would run the handler on that thread). */
+    rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR);
     return conf;
 fail:
     rd_kafka_conf_destroy(conf);
@@ -443,7 +500,11 @@ int clw_kafka_poll_consumer(struct clw_kafka *k, int max)
 
 int clw_kafka_poll_producer(struct clw_kafka *k)
 {
-    return rd_kafka_poll(k->producer, 0);
+    int n = 0;
+    rd_kafka_event_t *ev;
+    while ((ev = rd_kafka_queue_poll(k->producer_q, 0)) != NULL)
+        n += serve_producer_event(k, ev);
+    return n;
 }
 
 int clw_kafka_produce(struct clw_kafka *k, enum clw_kafka_dest dest, const void *key,
@@ -467,7 +528,8 @@ int clw_kafka_produce(struct clw_kafka *k, enum clw_kafka_dest dest, const void 
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_headers_destroy(rh); /* still ours when producev failed */
         snprintf(err, errlen, "%s", rd_kafka_err2str(rc));
-        return -1;
+        /* Transactional: the transaction failed and takes records again only once aborted. */
+        return rc == RD_KAFKA_RESP_ERR__STATE ? -2 : -1;
     }
     return 0;
 }
@@ -519,23 +581,40 @@ void clw_kafka_pause(struct clw_kafka *k, int32_t partition, int pause)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* Fills err from a transactional API error and returns its class; destroys the error. */
-static enum clw_txn_result txn_error(rd_kafka_error_t *error, const char *what, char *err,
-                                     size_t errlen)
+/* Fills err from a transactional API error and destroys the error. */
+static void txn_error(rd_kafka_error_t *error, const char *what, char *err, size_t errlen)
 {
-    /* Anything not fatal is answered by aborting: the records are produced again. */
-    enum clw_txn_result r = rd_kafka_error_is_fatal(error) ? CLW_TXN_FATAL : CLW_TXN_ABORTED;
     snprintf(err, errlen, "%s: %s", what, rd_kafka_error_string(error));
     rd_kafka_error_destroy(error);
-    return r;
 }
+
+static void *txn_main(void *arg);
 
 int clw_kafka_txn_init(struct clw_kafka *k, int timeout_ms, char *err, size_t errlen)
 {
     rd_kafka_error_t *error = rd_kafka_init_transactions(k->producer, timeout_ms);
-    if (error == NULL)
+    if (error != NULL) {
+        txn_error(error, "init_transactions", err, errlen);
+        return -1;
+    }
+    if (k->txn.started)
         return 0;
-    txn_error(error, "init_transactions", err, errlen);
+    struct txn_thread *t = &k->txn;
+    if (pthread_mutex_init(&t->lock, NULL) != 0)
+        goto fail;
+    if (pthread_cond_init(&t->cond, NULL) != 0) {
+        pthread_mutex_destroy(&t->lock);
+        goto fail;
+    }
+    if (pthread_create(&t->thread, NULL, txn_main, k) != 0) {
+        pthread_cond_destroy(&t->cond);
+        pthread_mutex_destroy(&t->lock);
+        goto fail;
+    }
+    t->started = 1;
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot start the transaction thread");
     return -1;
 }
 
@@ -548,50 +627,192 @@ int clw_kafka_txn_begin(struct clw_kafka *k, char *err, size_t errlen)
     return -1;
 }
 
-void clw_kafka_flush(struct clw_kafka *k, int timeout_ms)
+/* Transaction thread: 1 when a call that failed with error should be made again (it resumes
+ * the operation under way, or sends the same request again); the error is destroyed then.
+ * Logs once per operation that the broker keeps it waiting. */
+static int txn_retry(struct clw_kafka *k, rd_kafka_error_t *error, const char *what,
+                     int64_t called_at, int *waited)
 {
-    rd_kafka_flush(k->producer, timeout_ms);
-}
-
-int clw_kafka_txn_abort(struct clw_kafka *k, int timeout_ms, char *err, size_t errlen)
-{
-    rd_kafka_error_t *error = rd_kafka_abort_transaction(k->producer, timeout_ms);
-    if (error == NULL)
+    if (rd_kafka_error_txn_requires_abort(error) || !rd_kafka_error_is_retriable(error) ||
+        atomic_load(&k->txn.quit))
         return 0;
-    return txn_error(error, "abort_transaction", err, errlen) == CLW_TXN_FATAL ? -1 : 0;
+    if (!*waited)
+        CLW_WARN("Kafka transaction: %s waits for the broker (%s); retrying until it answers", what,
+                 rd_kafka_error_string(error));
+    *waited = 1;
+    rd_kafka_error_destroy(error);
+    int64_t rest = called_at + TXN_RETRY_MS - clw_clock_mono_ms();
+    if (rest > 0) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)rest * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return 1;
 }
 
-enum clw_txn_result clw_kafka_txn_commit(struct clw_kafka *k, const int32_t *partitions,
-                                         const int64_t *offsets, size_t n, int timeout_ms,
-                                         char *err, size_t errlen)
+/* Transaction thread: aborts the open transaction. Returns ABORTED, or FATAL when it could not
+ * be aborted (no new transaction can begin then). */
+static enum clw_txn_result txn_abort(struct clw_kafka *k, char *err, size_t errlen)
+{
+    rd_kafka_error_t *error;
+    int waited = 0;
+    for (;;) {
+        int64_t at = clw_clock_mono_ms();
+        error = rd_kafka_abort_transaction(k->producer, TXN_SLICE_MS);
+        if (error == NULL || !txn_retry(k, error, "abort_transaction", at, &waited))
+            break;
+    }
+    if (error == NULL)
+        return CLW_TXN_ABORTED;
+    txn_error(error, "abort_transaction", err, errlen);
+    return CLW_TXN_FATAL;
+}
+
+/* Transaction thread: sends the offsets (the same ones on every try, as librdkafka asks), then
+ * commits; anything neither retriable nor fatal is answered by aborting. */
+static enum clw_txn_result txn_commit(struct clw_kafka *k, rd_kafka_topic_partition_list_t *offsets,
+                                      const rd_kafka_consumer_group_metadata_t *cgmd, char *err,
+                                      size_t errlen)
 {
     rd_kafka_error_t *error = NULL;
     const char *what = "send_offsets_to_transaction";
-    if (n > 0) {
-        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
-        for (size_t i = 0; i < n; i++)
-            rd_kafka_topic_partition_list_add(list, k->topic_requests, partitions[i])->offset =
-                offsets[i];
-        rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(k->consumer);
-        error = rd_kafka_send_offsets_to_transaction(k->producer, list, cgmd, timeout_ms);
-        rd_kafka_consumer_group_metadata_destroy(cgmd);
-        rd_kafka_topic_partition_list_destroy(list);
+    int waited = 0;
+    while (offsets != NULL) {
+        int64_t at = clw_clock_mono_ms();
+        error =
+            rd_kafka_send_offsets_to_transaction(k->producer, offsets, cgmd, TXN_SEND_OFFSETS_MS);
+        if (error == NULL || !txn_retry(k, error, what, at, &waited))
+            break;
     }
     if (error == NULL) {
         what = "commit_transaction";
-        error = rd_kafka_commit_transaction(k->producer, timeout_ms);
+        for (;;) {
+            int64_t at = clw_clock_mono_ms();
+            error = rd_kafka_commit_transaction(k->producer, TXN_SLICE_MS);
+            if (error == NULL || !txn_retry(k, error, what, at, &waited))
+                break;
+        }
     }
     if (error == NULL)
         return CLW_TXN_COMMITTED;
-    enum clw_txn_result r = txn_error(error, what, err, errlen);
-    if (r == CLW_TXN_FATAL)
-        return r;
+    int fatal = rd_kafka_error_is_fatal(error);
+    txn_error(error, what, err, errlen);
+    if (fatal || atomic_load(&k->txn.quit))
+        return CLW_TXN_FATAL;
     char abort_err[256];
-    if (clw_kafka_txn_abort(k, timeout_ms, abort_err, sizeof(abort_err)) != 0) {
+    if (txn_abort(k, abort_err, sizeof(abort_err)) == CLW_TXN_FATAL) {
         snprintf(err, errlen, "%s", abort_err);
         return CLW_TXN_FATAL;
     }
     return CLW_TXN_ABORTED;
+}
+
+/* The transaction thread: runs one operation at a time and wakes the loop when it ended. */
+static void *txn_main(void *arg)
+{
+    struct clw_kafka *k = arg;
+    struct txn_thread *t = &k->txn;
+    pthread_mutex_lock(&t->lock);
+    for (;;) {
+        while (t->op == TXN_OP_NONE && !atomic_load(&t->quit))
+            pthread_cond_wait(&t->cond, &t->lock);
+        if (atomic_load(&t->quit))
+            break;
+        enum txn_op op = t->op;
+        rd_kafka_topic_partition_list_t *offsets = t->offsets;
+        rd_kafka_consumer_group_metadata_t *cgmd = t->cgmd;
+        t->offsets = NULL;
+        t->cgmd = NULL;
+        pthread_mutex_unlock(&t->lock);
+        char err[512] = "";
+        enum clw_txn_result r = op == TXN_OP_COMMIT ? txn_commit(k, offsets, cgmd, err, sizeof(err))
+                                                    : txn_abort(k, err, sizeof(err));
+        if (offsets != NULL)
+            rd_kafka_topic_partition_list_destroy(offsets);
+        if (cgmd != NULL)
+            rd_kafka_consumer_group_metadata_destroy(cgmd);
+        pthread_mutex_lock(&t->lock);
+        t->op = TXN_OP_NONE;
+        t->result = r;
+        snprintf(t->err, sizeof(t->err), "%s", err);
+        /* The loop sleeps in epoll on this pipe; a full pipe wakes it just the same. */
+        if (write(k->pipe_wr, "t", 1) < 0 && errno != EAGAIN)
+            CLW_WARN("kafka: cannot wake the event loop: %s", strerror(errno));
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+/* Hands an operation to the transaction thread; takes offsets and cgmd (may be NULL). */
+static int txn_start(struct clw_kafka *k, enum txn_op op, rd_kafka_topic_partition_list_t *offsets,
+                     rd_kafka_consumer_group_metadata_t *cgmd, char *err, size_t errlen)
+{
+    struct txn_thread *t = &k->txn;
+    if (!t->started) {
+        snprintf(err, errlen, "transactions are not initialised");
+        goto fail;
+    }
+    pthread_mutex_lock(&t->lock);
+    if (t->pending) {
+        pthread_mutex_unlock(&t->lock);
+        snprintf(err, errlen, "a transaction operation is under way");
+        goto fail;
+    }
+    t->op = op;
+    t->pending = 1;
+    t->offsets = offsets;
+    t->cgmd = cgmd;
+    t->result = CLW_TXN_RUNNING;
+    t->err[0] = '\0';
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+fail:
+    if (offsets != NULL)
+        rd_kafka_topic_partition_list_destroy(offsets);
+    if (cgmd != NULL)
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+    return -1;
+}
+
+int clw_kafka_txn_commit_start(struct clw_kafka *k, const int32_t *partitions,
+                               const int64_t *offsets, size_t n, char *err, size_t errlen)
+{
+    rd_kafka_topic_partition_list_t *list = NULL;
+    rd_kafka_consumer_group_metadata_t *cgmd = NULL;
+    if (n > 0) {
+        list = rd_kafka_topic_partition_list_new((int)n);
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_topic_partition_list_add(list, k->topic_requests, partitions[i])->offset =
+                offsets[i];
+        /* The group generation these offsets were computed in: a later rebalance fences them. */
+        cgmd = rd_kafka_consumer_group_metadata(k->consumer);
+        if (cgmd == NULL) {
+            rd_kafka_topic_partition_list_destroy(list);
+            snprintf(err, errlen, "no consumer group metadata");
+            return -1;
+        }
+    }
+    return txn_start(k, TXN_OP_COMMIT, list, cgmd, err, errlen);
+}
+
+int clw_kafka_txn_abort_start(struct clw_kafka *k, char *err, size_t errlen)
+{
+    return txn_start(k, TXN_OP_ABORT, NULL, NULL, err, errlen);
+}
+
+enum clw_txn_result clw_kafka_txn_poll(struct clw_kafka *k, char *err, size_t errlen)
+{
+    struct txn_thread *t = &k->txn;
+    if (!t->started)
+        return CLW_TXN_RUNNING; /* never started: nothing will end */
+    pthread_mutex_lock(&t->lock);
+    enum clw_txn_result r = t->pending ? t->result : CLW_TXN_RUNNING;
+    if (r != CLW_TXN_RUNNING) {
+        t->pending = 0;
+        snprintf(err, errlen, "%s", t->err);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return r;
 }
 
 int64_t clw_kafka_high_watermark(struct clw_kafka *k, int32_t partition)
@@ -619,18 +840,49 @@ int clw_kafka_close(struct clw_kafka *k, int flush_ms)
             rc = -1;
         }
     }
-    if (k->producer != NULL &&
-        rd_kafka_flush(k->producer, flush_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        CLW_WARN("producer flush: %d outcome(s) not acknowledged", rd_kafka_outq_len(k->producer));
-        rc = -1;
+    if (k->producer == NULL)
+        return rc;
+    /* rd_kafka_flush() would only wait: delivery reports are events this loop serves. */
+    int64_t deadline = clw_clock_mono_ms() + flush_ms;
+    while (rd_kafka_outq_len(k->producer) > 0) {
+        int64_t left = deadline - clw_clock_mono_ms();
+        if (left <= 0) {
+            CLW_WARN("producer flush: %d outcome(s) not acknowledged",
+                     rd_kafka_outq_len(k->producer));
+            return -1;
+        }
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(k->producer_q, left < 100 ? (int)left : 100);
+        if (ev != NULL)
+            serve_producer_event(k, ev);
     }
     return rc;
+}
+
+/* Stops the transaction thread once the librdkafka call it is in returned. */
+static void txn_stop(struct clw_kafka *k)
+{
+    struct txn_thread *t = &k->txn;
+    if (!t->started)
+        return;
+    pthread_mutex_lock(&t->lock);
+    atomic_store(&t->quit, 1);
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    if (t->offsets != NULL) /* started, never run */
+        rd_kafka_topic_partition_list_destroy(t->offsets);
+    if (t->cgmd != NULL)
+        rd_kafka_consumer_group_metadata_destroy(t->cgmd);
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->lock);
+    t->started = 0;
 }
 
 void clw_kafka_free(struct clw_kafka *k)
 {
     if (k == NULL)
         return;
+    txn_stop(k);
     if (k->consumer_q != NULL)
         rd_kafka_queue_destroy(k->consumer_q);
     if (k->producer_q != NULL)

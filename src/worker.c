@@ -21,21 +21,26 @@
 #define GATED_POLL_MS 5000
 /* Upper bound on one wait, so housekeeping runs even when idle. */
 #define IDLE_WAIT_MS 1000
+/* Exactly-once: how long a stop waits at least for the last transaction to end. */
+#define TXN_SETTLE_MS 5000
 
 static int wait_timeout(const struct worker *w, int64_t now, int max_wait_ms)
 {
     int64_t wait = clw_sched_wait_ms(w, now, max_wait_ms);
     wait = clw_worker_creds_wait_ms(w, now, wait);
-    struct clw_timer *tm = clw_timers_peek(&w->timers);
-    if (tm != NULL && tm->due - now < wait)
-        wait = tm->due - now;
-    if (w->untimed.len > 0)
-        wait = 0;
+    if (w->eos)
+        wait = clw_worker_txn_wait_ms(w, now, wait);
+    /* Re-publications wait while a transaction ends (the transaction thread wakes the loop). */
+    if (!clw_worker_txn_busy(w)) {
+        struct clw_timer *tm = clw_timers_peek(&w->timers);
+        if (tm != NULL && tm->due - now < wait)
+            wait = tm->due - now;
+        if (w->untimed.len > 0)
+            wait = 0;
+    }
     if ((w->fault_active || w->circuit_open) && !w->probe_in_flight &&
         w->next_probe_mono - now < wait)
         wait = w->next_probe_mono - now;
-    if (w->in_txn && w->txn_started + 100 - now < wait)
-        wait = w->txn_started + 100 - now;
     if (w->intake_more && w->taken < w->taken_cap && !w->stopping)
         wait = 0;
     /* Work the scheduler could start now (it found no rate-limit or linger wait). */
@@ -233,7 +238,8 @@ static int setup(struct worker *w, char *err, size_t errlen)
 
 /* Stop: pause fetching, finish what must be finished (calls already sent, and every request
  * below an outcome already published, so that the commit point reaches past every published
- * outcome), bounded by worker.shutdown_timeout_ms; then leave the group, which commits. */
+ * outcome), bounded by worker.shutdown_timeout_ms (exactly-once: the transactions commit as they
+ * go, and the last one gets at least TXN_SETTLE_MS); then leave the group, which commits. */
 static void drain(struct worker *w)
 {
     w->stopping = 1;
@@ -248,16 +254,19 @@ static void drain(struct worker *w)
     for (size_t i = 0; i < w->n_parts; i++)
         if (w->parts[i] != NULL)
             list[n++] = w->parts[i];
-    clw_worker_drain_parts(w, list, n, clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms);
+    int64_t deadline = clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms;
+    clw_worker_drain_parts(w, list, n, deadline);
     free(list);
+    if (w->eos) {
+        int64_t least = clw_clock_mono_ms() + TXN_SETTLE_MS;
+        clw_worker_txn_settle(w, deadline > least ? deadline : least);
+    }
 }
 
 static void teardown(struct worker *w)
 {
     if (w->kafka != NULL) {
-        if (w->exit_code != CLW_EXIT_FATAL && w->eos) {
-            clw_worker_txn_commit(w); /* what the drain finished */
-        } else if (w->exit_code != CLW_EXIT_FATAL) {
+        if (w->exit_code != CLW_EXIT_FATAL && !w->eos) {
             /* Every stored offset reaches the coordinator before the group is left. */
             struct part **list = calloc(w->n_parts ? w->n_parts : 1, sizeof(*list));
             size_t n = 0;
@@ -286,6 +295,8 @@ static void teardown(struct worker *w)
     clw_creds_free(w->creds);
     clw_api_free(w->api);
     free(w->parts);
+    free(w->txn_ids); /* a commit that did not end before the stop */
+    free(w->txn_offs);
 }
 
 int clw_worker_run(struct clw_config *cfg, const struct clw_worker_io *io)

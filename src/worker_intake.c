@@ -352,7 +352,7 @@ void clw_worker_drain_parts(struct worker *w, struct part **parts, size_t n, int
         if (!busy || left <= 0)
             break;
         if (waiting_commit)
-            clw_worker_txn_commit(w); /* exactly-once: commit what finished */
+            clw_worker_txn_commit_now(w); /* exactly-once: commit what finished */
         clw_worker_turn(w, 0, left < 100 ? (int)left : 100);
     }
 }
@@ -388,7 +388,9 @@ void clw_worker_on_revoked(void *arg, const int32_t *partitions, size_t n, int l
             list[k++] = p;
         }
     }
-    /* Exactly-once: a lost assignment's outcomes must not commit without their offsets. */
+    /* Exactly-once: a lost assignment's outcomes must not commit without their offsets (the
+     * abort runs on the transaction thread; what it discards is produced again only for the
+     * partitions still assigned). */
     if (lost && w->eos)
         clw_worker_txn_abort(w);
     /* A lost assignment stores nothing; a stopping worker has drained already. Otherwise the
@@ -398,8 +400,11 @@ void clw_worker_on_revoked(void *arg, const int32_t *partitions, size_t n, int l
         clw_worker_drain_parts(w, list, k,
                                clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms);
     /* The new owner starts from the committed offsets: commit now and wait (exactly-once:
-     * the transactions committed them). */
-    if (!lost && !w->eos && list != NULL && w->exit_code != CLW_EXIT_FATAL)
+     * the transactions committed them). A stopping worker committed before leaving the group:
+     * here it runs inside rd_kafka_consumer_close(), where a synchronous commit hung or tripped
+     * librdkafka 2.0.2's assertion "!rd_kafka_assignment_in_progress" (the close itself commits
+     * what is stored). */
+    if (!lost && !w->eos && !w->stopping && list != NULL && w->exit_code != CLW_EXIT_FATAL)
         clw_worker_commit_stored(w, list, k);
     free(list);
     for (size_t i = 0; i < n; i++) {

@@ -47,7 +47,8 @@ enum job_state {
     JOB_READY,      /* holds its instances; waits in the scheduler's pool for a call */
     JOB_IN_CALL,    /* a member of a call (queued, running, backing off or held) */
     JOB_FINAL,      /* its outcome is decided; being handed to publishing */
-    JOB_ORDERED,    /* exactly-once: final, waits for every earlier offset to be final */
+    JOB_ORDERED,    /* exactly-once: final, waits for every earlier offset to be final and for
+                       the end of a transaction commit or abort under way */
     JOB_PUBLISHING, /* outcome (and dead letter) produced, waiting for delivery reports */
     JOB_REPUBLISH,  /* a record must be produced again (timer armed) */
     JOB_IN_TXN,     /* exactly-once: delivered in the open transaction, not yet committed */
@@ -210,6 +211,15 @@ struct jobq {
     size_t len;
 };
 
+/* Exactly-once: where the current transaction is (worker_txn.c). */
+enum txn_phase {
+    TXN_IDLE = 0,   /* none open: the next outcome begins one */
+    TXN_OPEN,       /* outcomes are produced into it */
+    TXN_FLUSHING,   /* its commit is due: waits until every record is acknowledged */
+    TXN_COMMITTING, /* the transaction thread sends its offsets and commits it */
+    TXN_ABORTING,   /* the transaction thread aborts it */
+};
+
 struct callq {
     struct call *head, *tail;
     size_t len;
@@ -244,7 +254,8 @@ struct part {
     int revoking;      /* being revoked: its pause state is left alone */
     int64_t stored;    /* last stored (or, exactly-once, committed) next-offset, -1 none */
     int64_t max_final; /* highest offset whose outcome became final, -1 none */
-    int64_t released;  /* exactly-once: outcomes below this offset were released to publish */
+    int64_t released;  /* exactly-once: outcomes below this offset were released to publish;
+                          the next transaction commits this offset */
 };
 
 struct worker {
@@ -269,10 +280,14 @@ struct worker {
     struct jobq untimed;      /* jobs whose republish timer could not be armed */
     struct part **parts;      /* indexed by partition id */
     size_t n_parts;
-    struct jobq txn; /* exactly-once: jobs delivered in the open transaction */
+    struct jobq txn; /* exactly-once: jobs delivered in the current transaction */
     int eos;         /* delivery.mode = exactly_once */
-    int in_txn;      /* a transaction is open */
-    int64_t txn_started;
+    enum txn_phase txn_phase;
+    int64_t txn_started; /* TXN_OPEN since */
+    int txn_failed;      /* a record of the current transaction was refused or not delivered */
+    int32_t *txn_ids;    /* TXN_COMMITTING: the partitions whose offsets it commits */
+    int64_t *txn_offs;   /* and those offsets (owned) */
+    size_t txn_n;
     size_t taken;         /* records taken and not yet done, over every partition */
     size_t taken_cap;     /* no more records are taken beyond this (flow control) */
     int64_t last_consume; /* monotonic ms of the last consumer poll */
@@ -395,13 +410,28 @@ void clw_publish_retry_later(struct worker *w, struct job *job, int64_t delay);
 void clw_publish_tick(struct worker *w, int64_t now);
 void clw_offsets_advance(struct worker *w, struct part *p);
 
-/* worker_txn.c */
+/* worker_txn.c: the transaction of exactly-once mode, ended on the transaction thread */
 int clw_worker_txn_ensure(struct worker *w);
 void clw_worker_txn_delivered(struct worker *w, struct job *job);
 void clw_worker_txn_hold(struct worker *w, struct job *job);
-void clw_worker_txn_commit(struct worker *w);
+/* A record was refused or not delivered: librdkafka will not commit the current transaction,
+ * so it is aborted when due. */
+void clw_worker_txn_failed(struct worker *w);
+/* 1 while the transaction's end is under way (flushing, committing, aborting): nothing is
+ * produced, outcomes wait. */
+int clw_worker_txn_busy(const struct worker *w);
+/* Ends the open transaction now instead of when it is due (drains). */
+void clw_worker_txn_commit_now(struct worker *w);
+/* A lost assignment: the open transaction is aborted. */
 void clw_worker_txn_abort(struct worker *w);
+/* Advances the transaction: commits it when due, takes the transaction thread's result. */
 void clw_worker_txn_tick(struct worker *w, int64_t now);
+/* Milliseconds until clw_worker_txn_tick() has something to do by time alone, at most max_ms
+ * (the other steps are woken by Kafka's descriptors). */
+int64_t clw_worker_txn_wait_ms(const struct worker *w, int64_t now, int64_t max_ms);
+/* Stop: commits what the drain finished, turning the loop until the transaction ended or
+ * deadline. */
+void clw_worker_txn_settle(struct worker *w, int64_t deadline);
 
 /* worker.c */
 void clw_worker_turn(struct worker *w, int consume, int max_wait_ms);

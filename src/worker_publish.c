@@ -140,9 +140,12 @@ void clw_publish_retry_later(struct worker *w, struct job *job, int64_t delay)
     }
 }
 
-/* Serves jobs whose records are due to be produced again. */
+/* Serves jobs whose records are due to be produced again (exactly-once: not while a
+ * transaction ends; they join the next one). */
 void clw_publish_tick(struct worker *w, int64_t now)
 {
+    if (clw_worker_txn_busy(w))
+        return;
     while (w->untimed.head != NULL) {
         struct job *job = w->untimed.head;
         clw_jobq_remove(&w->untimed, job);
@@ -179,6 +182,8 @@ void clw_publish_start(struct worker *w, struct job *job)
         int rc = rec == REC_OUTCOME ? produce_outcome(w, job, err, sizeof(err))
                                     : produce_dead_letter(w, job, err, sizeof(err));
         if (rc != 0) {
+            if (rc == -2)
+                clw_worker_txn_failed(w);
             struct clw_log_ctx ctx;
             clw_job_log_ctx(job, &ctx);
             CLW_LOG(CLW_LOG_WARN, &ctx, "cannot queue the %s: %s; retrying",
@@ -225,7 +230,9 @@ void clw_worker_on_delivered(void *arg, void *opaque, enum clw_publish_err err, 
     struct delivery *d = opaque;
     struct job *job = d->job;
     job->unacked &= ~(unsigned)d->rec;
-    if (job->part == NULL) { /* orphan: its partition is gone, so is the duty to publish */
+    if (err != CLW_PUBLISH_OK && w->eos)
+        clw_worker_txn_failed(w); /* whoever's record it was */
+    if (job->part == NULL) {      /* orphan: its partition is gone, so is the duty to publish */
         if (job->unacked == 0) {
             w->orphans--;
             clw_job_free(job);

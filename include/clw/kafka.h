@@ -1,6 +1,8 @@
 /* Kafka adapter: the request consumer (cooperative-sticky group member, manual offset store)
- * and the idempotent outcome producer. librdkafka stays inside this module. Single-threaded:
- * every handler runs on the caller's thread inside clw_kafka_poll_* calls. */
+ * and the idempotent outcome producer. librdkafka stays inside this module. Every handler runs
+ * on the caller's thread inside clw_kafka_poll_* and clw_kafka_close calls; the one thread of
+ * its own (exactly-once: the transaction thread, which waits for the broker so that the
+ * caller never does) calls no handler. */
 #ifndef CLW_KAFKA_H
 #define CLW_KAFKA_H
 
@@ -73,15 +75,16 @@ int clw_kafka_output_topics_exist(struct clw_kafka *k, int timeout_ms, char *mis
 /* Subscribes to the requests topic. Returns 0 or -1. */
 int clw_kafka_subscribe(struct clw_kafka *k, char *err, size_t errlen);
 
-/* File descriptors that become readable when consumer or producer events are queued; add them
- * to the event loop's poll set and drain them with clw_kafka_drain_fds(). */
+/* File descriptors that become readable when consumer or producer events are queued or a
+ * transaction operation ended; add them to the event loop's poll set and drain them with
+ * clw_kafka_drain_fds(). */
 size_t clw_kafka_fds(const struct clw_kafka *k, int *fds, size_t cap);
 void clw_kafka_drain_fds(struct clw_kafka *k);
 
 /* Serves consumer events (records, rebalances, errors) until the queue is empty or max records
  * were handed out. Returns the number of records. */
 int clw_kafka_poll_consumer(struct clw_kafka *k, int max);
-/* Serves producer delivery reports. Returns the number served. */
+/* Serves producer events (delivery reports, errors). Returns the number of delivery reports. */
 int clw_kafka_poll_producer(struct clw_kafka *k);
 
 /* Where a produced record goes. */
@@ -89,7 +92,8 @@ enum clw_kafka_dest { CLW_DEST_RESULTS = 0, CLW_DEST_DLQ };
 
 /* Produces a record to the results topic or the dead-letter topic; key (may be NULL), value
  * (may be NULL) and headers are copied. Returns 0, or -1 when the local queue is full or the
- * record was refused (the caller retries later). */
+ * record was refused (the caller retries later), -2 when the open transaction failed and takes
+ * no record until it is aborted (the caller retries after the abort). */
 int clw_kafka_produce(struct clw_kafka *k, enum clw_kafka_dest dest, const void *key,
                       size_t key_len, const void *value, size_t value_len,
                       const struct clw_kafka_header *headers, size_t n_headers, void *opaque,
@@ -115,29 +119,40 @@ int64_t clw_kafka_high_watermark(struct clw_kafka *k, int32_t partition);
 /* Transactions (delivery.mode=exactly_once; the producer has a transactional.id). */
 
 /* Registers the transactional producer, fencing an earlier instance with the same
- * transactional.id and aborting its open transaction. Returns 0, -1 with a message. */
+ * transactional.id and aborting its open transaction, and starts the transaction thread.
+ * Returns 0, -1 with a message. */
 int clw_kafka_txn_init(struct clw_kafka *k, int timeout_ms, char *err, size_t errlen);
-/* Starts a transaction. Returns 0, -1 with a message (fatal). */
+/* Starts a transaction (no broker round trip). Returns 0, -1 with a message (fatal). */
 int clw_kafka_txn_begin(struct clw_kafka *k, char *err, size_t errlen);
-/* Waits until every produced record is acknowledged (delivery reports are served). */
-void clw_kafka_flush(struct clw_kafka *k, int timeout_ms);
 
-enum clw_txn_result { CLW_TXN_COMMITTED = 0, CLW_TXN_ABORTED, CLW_TXN_FATAL };
-/* Adds the given requests-topic offsets (next to consume) to the open transaction and commits
- * it. On an abortable error the transaction is aborted (its records are discarded and the
- * caller produces them again in a new one); a fatal error (e.g. fenced) ends the producer. */
-enum clw_txn_result clw_kafka_txn_commit(struct clw_kafka *k, const int32_t *partitions,
-                                         const int64_t *offsets, size_t n, int timeout_ms,
-                                         char *err, size_t errlen);
-/* Aborts the open transaction (records discarded). Returns 0 or -1 (fatal). */
-int clw_kafka_txn_abort(struct clw_kafka *k, int timeout_ms, char *err, size_t errlen);
+/* Ending a transaction runs on the transaction thread; one operation at a time, and nothing may
+ * be produced from its start until clw_kafka_txn_poll() returned its result. */
+enum clw_txn_result { CLW_TXN_COMMITTED = 0, CLW_TXN_ABORTED, CLW_TXN_FATAL, CLW_TXN_RUNNING };
+/* Starts committing the open transaction with the given requests-topic offsets (next to
+ * consume; the consumer's group metadata is taken now). Call it once every produced record is
+ * acknowledged (clw_kafka_producer_queue_len() is 0). Retriable errors are retried (the call
+ * resumes) until the broker answers; an abortable error aborts the transaction (its records
+ * are discarded: the caller produces them again in a new one); a fatal error (e.g. fenced)
+ * ends the producer. Returns 0, -1 with a message (out of memory, or an operation runs). */
+int clw_kafka_txn_commit_start(struct clw_kafka *k, const int32_t *partitions,
+                               const int64_t *offsets, size_t n, char *err, size_t errlen);
+/* Starts aborting the open transaction (queued records are purged, their delivery reports
+ * fail). Returns 0, -1 with a message. */
+int clw_kafka_txn_abort_start(struct clw_kafka *k, char *err, size_t errlen);
+/* The operation started last: CLW_TXN_RUNNING while it runs, then its result, once (commit:
+ * COMMITTED, ABORTED or FATAL; abort: ABORTED or FATAL, with a message in err). Its end makes
+ * a descriptor of clw_kafka_fds() readable. */
+enum clw_txn_result clw_kafka_txn_poll(struct clw_kafka *k, char *err, size_t errlen);
 
 /* Messages waiting in the producer queue (for metrics and flush decisions). */
 int clw_kafka_producer_queue_len(const struct clw_kafka *k);
 
 /* Leaves the group: the revoked handler runs for the remaining assignment; stored offsets are
- * committed. Then flushes the producer for up to flush_ms. Returns 0 or -1. */
+ * committed. Then serves delivery reports until every produced record is acknowledged, for up
+ * to flush_ms. Returns 0 or -1. */
 int clw_kafka_close(struct clw_kafka *k, int flush_ms);
+/* Stops the transaction thread (waiting for the librdkafka call it is in) and frees both
+ * clients. */
 void clw_kafka_free(struct clw_kafka *k);
 
 #endif

@@ -6,6 +6,7 @@ Python 3 standard library only.
     kafka.start()                 # fetches Kafka once (cached), formats, starts, waits for metadata
     kafka.bootstrap               # "127.0.0.1:PORT"
     kafka.kill(); kafka.start()   # SIGKILL and restart with the same data and the same port
+    kafka.suspend(); kafka.resume()   # SIGSTOP / SIGCONT: a broker that answers nothing for a while
     kafka.stop()                  # SIGTERM (SIGKILL after a timeout)
     kafka.close()                 # stop if running and remove the directory
 
@@ -16,6 +17,7 @@ the test is killed before it can clean up.
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -92,6 +94,20 @@ class RealKafka:
     def kill(self, timeout_s=60):
         """SIGKILL: the data stays for the next start()."""
         self._run(["kill", "--dir", self.dir], timeout_s)
+
+    def pid(self):
+        """The broker JVM's process id (scripts/kafka-local writes it to DIR/pid)."""
+        with open(os.path.join(self.dir, "pid")) as f:
+            return int(f.read().strip())
+
+    def suspend(self):
+        """SIGSTOP the broker JVM: its connections stay open but nothing is answered until
+        resume()."""
+        os.kill(self.pid(), signal.SIGSTOP)
+
+    def resume(self):
+        """SIGCONT after suspend()."""
+        os.kill(self.pid(), signal.SIGCONT)
 
     def restart(self, timeout_s=300):
         self.stop()

@@ -40,10 +40,10 @@ def log_dir(name):
     return path
 
 
-def start_sim(instances, linked, latency_ms=1):
+def start_sim(instances, linked, latency_ms=1, jitter_ms=4):
     """The API simulator with vpc-0, vpc-1 and ins-0..ins-(instances-1), the first `linked` of
-    them linked to vpc-0, answering in latency_ms..latency_ms+4 ms, and with the worker's test
-    credentials.
+    them linked to vpc-0, answering in latency_ms plus up to jitter_ms (1-5 ms by default), and
+    with the worker's test credentials.
 
     Attach/Detach express a desired state (contract section 5): a repeated Attach to the same
     VPC and a repeated Detach succeed, so a request redone after a crash or rebalance keeps the
@@ -52,7 +52,7 @@ def start_sim(instances, linked, latency_ms=1):
         seed={"generate": {"vpcs": 2, "instances": instances, "linked": linked,
                            "region": REGION}},
         credentials=[(worklib.SECRET_ID, worklib.SECRET_KEY)],
-        extra_args=["--latency-ms", str(latency_ms), "--latency-jitter-ms", "4",
+        extra_args=["--latency-ms", str(latency_ms), "--latency-jitter-ms", str(jitter_ms),
                     "--same-vpc-attach", "success", "--detach-unlinked", "success",
                     "--task-delay-ms", "0", "--threads", "2"],
         call_log=False)
@@ -450,9 +450,9 @@ class BrokerCase:
             cls.kafka.close()
             cls.kafka = None
 
-    def setup_scenario(self, name, total, partitions=12, result_partitions=6, latency_ms=1):
-        """Topics, simulator (answering in latency_ms and more), ledger, mix, log directory
-        for one scenario."""
+    def setup_scenario(self, name, total, partitions=12, result_partitions=6, sim_latency=(1, 4)):
+        """Topics, simulator, ledger, mix, log directory for one scenario. sim_latency: the
+        simulator's (latency, jitter) in ms."""
         self.name = name
         self.requests = "req-" + name
         self.results = "res-" + name
@@ -460,7 +460,7 @@ class BrokerCase:
         kafkalib.create_topics(self.bootstrap, {self.requests: partitions,
                                                 self.results: result_partitions})
         instances, linked = Mix.instances_needed(total)
-        self.sim = start_sim(instances, linked, latency_ms)
+        self.sim = start_sim(instances, linked, *sim_latency)
         self.addCleanup(self.sim.stop)
         self.mix = Mix(name, total, linked)
         self.ledger = Ledger(self.requests)

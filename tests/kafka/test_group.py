@@ -91,7 +91,7 @@ class GroupScenarios(BrokerCase, unittest.TestCase):
         being worked: every revocation drains the revoked partitions and commits synchronously
         before the new owner starts, so no request runs twice."""
         # An API answering in a second keeps calls in flight at every revocation.
-        self.setup_scenario("rebalance", 30000, latency_ms=1000)
+        self.setup_scenario("rebalance", 30000, sim_latency=(1000, 4))
         workers = [self.start_worker("w%d" % i) for i in range(2)]
         loadlib.wait_owned(workers, [None, None], PARTITIONS)
         feeder = self.feeder(rate=400, total=30000).start()
