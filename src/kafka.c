@@ -858,6 +858,22 @@ int clw_kafka_close(struct clw_kafka *k, int flush_ms)
     return rc;
 }
 
+void clw_kafka_purge(struct clw_kafka *k, int wait_ms)
+{
+    if (k->producer == NULL)
+        return;
+    rd_kafka_purge(k->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    int64_t deadline = clw_clock_mono_ms() + wait_ms;
+    while (rd_kafka_outq_len(k->producer) > 0) {
+        int64_t left = deadline - clw_clock_mono_ms();
+        if (left <= 0)
+            break;
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(k->producer_q, left < 100 ? (int)left : 100);
+        if (ev != NULL)
+            serve_producer_event(k, ev);
+    }
+}
+
 /* Stops the transaction thread once the librdkafka call it is in returned. */
 static void txn_stop(struct clw_kafka *k)
 {

@@ -283,7 +283,9 @@ static void teardown(struct worker *w)
         for (size_t i = 0; i < w->n_parts; i++)
             if (w->parts[i] != NULL)
                 clw_worker_forget_part(w, w->parts[i]);
-        clw_kafka_poll_producer(w->kafka);
+        /* Outcomes the close could not get acknowledged are dropped, so that the jobs waiting
+         * for their reports are freed: their offsets were never committed. */
+        clw_kafka_purge(w->kafka, 1000);
         clw_kafka_free(w->kafka);
     }
     if (w->httpd != NULL)

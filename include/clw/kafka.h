@@ -151,6 +151,12 @@ int clw_kafka_producer_queue_len(const struct clw_kafka *k);
  * committed. Then serves delivery reports until every produced record is acknowledged, for up
  * to flush_ms. Returns 0 or -1. */
 int clw_kafka_close(struct clw_kafka *k, int flush_ms);
+/* Drops every record not yet acknowledged and serves their delivery reports (a purge error,
+ * CLW_PUBLISH_RETRY), waiting up to wait_ms for the ones already sent: the handler sees every
+ * record it produced once, so whatever it keeps for a report is released. For the end of a
+ * run, after clw_kafka_close() (the records' offsets were never committed), and for tests
+ * that need a failed delivery. */
+void clw_kafka_purge(struct clw_kafka *k, int wait_ms);
 /* Stops the transaction thread (waiting for the librdkafka call it is in) and frees both
  * clients. */
 void clw_kafka_free(struct clw_kafka *k);
