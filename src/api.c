@@ -220,14 +220,15 @@ static char *v3_body(const struct clw_api_call *call)
     return clw_buf_take(&b, NULL);
 }
 
-static int add_header(char **headers, size_t *n, const char *name, const char *value)
+int clw_api_request_header(struct clw_api_request *req, size_t *n, const char *name,
+                           const char *value)
 {
     size_t len = strlen(name) + strlen(value) + 3;
     char *line = malloc(len);
     if (line == NULL)
         return -1;
     snprintf(line, len, "%s: %s", name, value);
-    headers[(*n)++] = line;
+    req->headers[(*n)++] = line;
     return 0;
 }
 
@@ -260,14 +261,14 @@ static int v3_build(const struct clw_api *api, const struct clw_api_call *call,
     char ts[24];
     snprintf(ts, sizeof(ts), "%" PRId64, now_s);
     size_t n = 0;
-    if (add_header(out->headers, &n, "Content-Type", V3_CONTENT_TYPE) != 0 ||
-        add_header(out->headers, &n, "X-TC-Action", clw_api_action(api, call->op)) != 0 ||
-        add_header(out->headers, &n, "X-TC-Version", V3_VERSION) != 0 ||
-        add_header(out->headers, &n, "X-TC-Region", call->region) != 0 ||
-        add_header(out->headers, &n, "X-TC-Timestamp", ts) != 0 ||
+    if (clw_api_request_header(out, &n, "Content-Type", V3_CONTENT_TYPE) != 0 ||
+        clw_api_request_header(out, &n, "X-TC-Action", clw_api_action(api, call->op)) != 0 ||
+        clw_api_request_header(out, &n, "X-TC-Version", V3_VERSION) != 0 ||
+        clw_api_request_header(out, &n, "X-TC-Region", call->region) != 0 ||
+        clw_api_request_header(out, &n, "X-TC-Timestamp", ts) != 0 ||
         (creds->token != NULL && creds->token[0] != '\0' &&
-         add_header(out->headers, &n, "X-TC-Token", creds->token) != 0) ||
-        add_header(out->headers, &n, "Authorization", auth) != 0)
+         clw_api_request_header(out, &n, "X-TC-Token", creds->token) != 0) ||
+        clw_api_request_header(out, &n, "Authorization", auth) != 0)
         goto out;
     rc = 0;
 out:

@@ -434,17 +434,6 @@ static void json_string(struct clw_buf *b, const char *s)
     clw_buf_puts(b, "\"");
 }
 
-static int add_header(char **headers, size_t *n, const char *name, const char *value)
-{
-    size_t len = strlen(name) + strlen(value) + 3;
-    char *line = malloc(len);
-    if (line == NULL)
-        return -1;
-    snprintf(line, len, "%s: %s", name, value);
-    headers[(*n)++] = line;
-    return 0;
-}
-
 /* The web-identity token: the file's content without trailing blanks and line ends. */
 static char *read_token(const char *path, char *err, size_t errlen)
 {
@@ -494,12 +483,12 @@ static int sts_request(struct clw_creds *c, int64_t now_ms, struct clw_api_reque
     snprintf(ts, sizeof(ts), "%" PRId64, now_ms / 1000);
     size_t n = 0;
     if (req->body == NULL || req->url == NULL || req->headers == NULL ||
-        add_header(req->headers, &n, "Content-Type", "application/json") != 0 ||
-        add_header(req->headers, &n, "X-TC-Action", "AssumeRoleWithWebIdentity") != 0 ||
-        add_header(req->headers, &n, "X-TC-Version", STS_VERSION) != 0 ||
-        add_header(req->headers, &n, "X-TC-Region", c->region) != 0 ||
-        add_header(req->headers, &n, "X-TC-Timestamp", ts) != 0 ||
-        add_header(req->headers, &n, "Authorization", "SKIP") != 0) {
+        clw_api_request_header(req, &n, "Content-Type", "application/json") != 0 ||
+        clw_api_request_header(req, &n, "X-TC-Action", "AssumeRoleWithWebIdentity") != 0 ||
+        clw_api_request_header(req, &n, "X-TC-Version", STS_VERSION) != 0 ||
+        clw_api_request_header(req, &n, "X-TC-Region", c->region) != 0 ||
+        clw_api_request_header(req, &n, "X-TC-Timestamp", ts) != 0 ||
+        clw_api_request_header(req, &n, "Authorization", "SKIP") != 0) {
         set_err(err, errlen, "out of memory");
         return -1;
     }

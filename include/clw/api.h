@@ -72,6 +72,10 @@ int clw_api_build(const struct clw_api *api, const struct clw_api_call *call,
                   const struct clw_api_creds *creds, int64_t now_s, uint64_t nonce,
                   struct clw_api_request *out);
 void clw_api_request_free(struct clw_api_request *req);
+/* Appends the header line "name: value" at req->headers[*n] (the caller sized the array) and
+ * counts it in *n. Returns 0, or -1 on allocation failure. */
+int clw_api_request_header(struct clw_api_request *req, size_t *n, const char *name,
+                           const char *value);
 
 /* Fills ans (zeroed by the caller) from one attempt's result: transport, HTTP status, the body
  * (parsed with this dialect's grammar when the status is 200) and Retry-After (ms, -1 none).
