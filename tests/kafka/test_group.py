@@ -176,8 +176,11 @@ class GroupScenarios(BrokerCase, unittest.TestCase):
         """SIGTERM during load: the worker drains, commits and exits 0; everything it published
         is committed, so restarting (and a second SIGTERM with a peer taking over) redoes
         nothing that already had an outcome."""
-        self.setup_scenario("drain", 30000)
-        first = self.start_worker("w0", {"worker.max_in_flight": "4"})
+        # A backlog must be left at the SIGTERM: the first worker serves one request per call,
+        # four at a time, from an API answering in 20-24 ms (about 180/s, less than the feed).
+        self.setup_scenario("drain", 30000, sim_latency=(20, 4))
+        first = self.start_worker("w0", {"worker.max_in_flight": "4",
+                                         "api.coalesce.max_instances": "1"})
         loadlib.wait_owned([first], [PARTITIONS], PARTITIONS)
         feeder = self.feeder(rate=400, total=30000).start()
         feeder.burst(3000, 300)
