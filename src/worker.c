@@ -196,8 +196,12 @@ static int setup(struct worker *w, char *err, size_t errlen)
     w->paused_since = -1;
     w->eos = cfg->delivery_mode == CLW_DELIVERY_EXACTLY_ONCE;
     /* Enough records to keep every call slot busy while others wait for an instance or a
-     * retry; the per-partition window (worker.max_pending_per_partition) still applies. */
+     * retry, and with coalescing a full call's worth for each of 64 keys (VPCs) at once: the
+     * calls a quota admits leave full. The per-partition window
+     * (worker.max_pending_per_partition) still applies. */
     w->taken_cap = (size_t)cfg->worker_max_in_flight * 4 + 256;
+    if (cfg->api_coalesce_max_instances > 1)
+        w->taken_cap += (size_t)cfg->api_coalesce_max_instances * 64;
     if (clw_sched_init(w, err, errlen) != 0)
         return -1;
     w->metrics = clw_metrics_new();

@@ -241,6 +241,8 @@ void clw_worker_on_http_done(void *opaque, const struct clw_http_response *resp,
         clw_ratelimit_answered(w->sched.rl, key, now, throttled,
                                throttled ? ans.retry_after_ms : -1);
     }
+    if (!throttled)
+        call->fresh = 0;
     switch (call->kind) {
     case CALL_ACTION:
         /* Throttling says "slower", not "down": the rate limiter handles it, the circuit breaker

@@ -185,6 +185,8 @@ struct call {
     unsigned creds_gen;   /* the credentials the attempt in flight was signed with */
     int ambiguous;        /* an attempt may have taken effect without an answer saying so */
     int reconciled;       /* the group was reconciled after an "already" answer */
+    int fresh;            /* formed from the pool, every answer so far a throttling one: the API
+                           * did nothing, so ready requests of its key may join it */
     /* follow-ups */
     enum call_resume resume;   /* CALL_LINKS */
     const char *pending_error; /* CALL_LINKS with RESUME_FAIL */

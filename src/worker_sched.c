@@ -504,32 +504,59 @@ static struct call *from_queue(struct worker *w, struct callq *q, int64_t now, i
     return NULL;
 }
 
-/* Forms a call from the head of group g: as many of its oldest jobs as fit one call. */
-static struct call *form(struct worker *w, struct pool_group *g)
+/* Moves the oldest jobs of g into call while the call's instances stay within
+ * api.coalesce.max_instances (an empty call always takes one: a request is never split).
+ * Returns 0, or -1 when out of memory (nothing moved). */
+static int take_jobs(struct worker *w, struct pool_group *g, struct call *call)
 {
     size_t max = (size_t)w->cfg->api_coalesce_max_instances;
     size_t n = 0;
-    size_t instances = 0;
+    size_t instances = call->n_instances;
     for (struct job *job = g->head; job != NULL; job = job->next) {
-        if (n > 0 && instances + job->req.n_instances > max)
+        if (call->n_members + n > 0 && instances + job->req.n_instances > max)
             break;
         instances += job->req.n_instances;
         n++;
     }
+    if (n == 0)
+        return 0;
+    if (call_reserve(call, call->n_members + n) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct job *job = g->head;
+        pool_remove(&w->sched, job); /* may free g with the last job */
+        call_add(call, job);
+        clw_job_fire(w, job, JEV_PLACED);
+    }
+    return 0;
+}
+
+/* Forms a call from the head of group g: as many of its oldest jobs as fit one call. */
+static struct call *form(struct worker *w, struct pool_group *g)
+{
     struct call *call = call_new(w, NULL, g->head);
-    if (call == NULL || call_reserve(call, n) != 0) {
+    if (call == NULL || take_jobs(w, g, call) != 0) {
         if (call != NULL)
             call_free(w, call);
         return NULL;
     }
-    struct sched *s = &w->sched;
-    for (size_t i = 0; i < n; i++) {
-        struct job *job = g->head;
-        pool_remove(s, job); /* may free g with the last job */
-        call_add(call, job);
-        clw_job_fire(w, job, JEV_PLACED);
-    }
+    call->fresh = 1;
     return call;
+}
+
+/* A call that only ever got throttling answers did nothing at the API: requests of its key
+ * that became ready meanwhile join it before it is sent again, so that the calls the quota
+ * admits are full (contract section 8: requests waiting anyway share a call). */
+static void top_up(struct worker *w, struct call *call)
+{
+    if (call->kind != CALL_ACTION || !call->fresh || call->n_members == 0 ||
+        call->n_instances >= (size_t)w->cfg->api_coalesce_max_instances)
+        return;
+    const char *key = call->members[0]->group;
+    struct pool_group *g =
+        (struct pool_group *)clw_strtab_find(&w->sched.groups, key, clw_strtab_hash(key));
+    if (g != NULL && take_jobs(w, g, call) != 0)
+        CLW_WARN("out of memory adding requests to a call; it is sent as it was");
 }
 
 /* A call formed from the pool's oldest dispatchable group, or NULL. */
@@ -589,6 +616,7 @@ struct call *clw_sched_next(struct worker *w, int64_t now)
         s->rate_wait_until = wake;
         return NULL;
     }
+    top_up(w, call);
     mark_running(w, call);
     return call;
 }

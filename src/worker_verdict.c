@@ -202,12 +202,15 @@ void clw_verdict_links(struct worker *w, struct call *call, struct clw_answer *a
 
 /* ---- the action ---------------------------------------------------------------------------- */
 
-/* Transient: the same group again after a backoff, unless its budget is spent. */
-static void retry_group(struct worker *w, struct call *call, int64_t retry_after, int64_t now)
+/* Transient: the same group again after a backoff, unless its budget is spent. A throttling
+ * answer does not grow the backoff: the rate limiter paces the key, and a call that waited
+ * 30 s after its fifth throttling answer would leave the quota it shares unused. */
+static void retry_group(struct worker *w, struct call *call, int throttled, int64_t retry_after,
+                        int64_t now)
 {
     const struct clw_config *cfg = w->cfg;
     int64_t delay =
-        clw_backoff_delay_ms(call->attempts, cfg->retry_initial_backoff_ms,
+        clw_backoff_delay_ms(throttled ? 1 : call->attempts, cfg->retry_initial_backoff_ms,
                              cfg->retry_max_backoff_ms, clw_rand_next(&w->rng), retry_after);
     int64_t elapsed = now - call->first_mono -
                       (clw_worker_paused_total(w, now) - call->paused_base) - call->exempt_ms;
@@ -324,7 +327,7 @@ void clw_verdict_action(struct worker *w, struct call *call, struct clw_answer *
                     "will retry",
                     call->attempts, call->n_members, why);
         }
-        retry_group(w, call, sa->a.retry_after_ms, now);
+        retry_group(w, call, clw_classify_throttled(&sa->a), sa->a.retry_after_ms, now);
         break;
     case CLW_VERDICT_RESIGN:
         if (++call->resign_streak >= RESIGN_LIMIT) {
