@@ -830,6 +830,21 @@ int clw_kafka_producer_queue_len(const struct clw_kafka *k)
     return rd_kafka_outq_len(k->producer);
 }
 
+/* Serves producer events until every produced record is reported or deadline (monotonic ms)
+ * passes. Returns the records still unreported. */
+static int serve_reports(struct clw_kafka *k, int64_t deadline)
+{
+    while (rd_kafka_outq_len(k->producer) > 0) {
+        int64_t left = deadline - clw_clock_mono_ms();
+        if (left <= 0)
+            break;
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(k->producer_q, left < 100 ? (int)left : 100);
+        if (ev != NULL)
+            serve_producer_event(k, ev);
+    }
+    return rd_kafka_outq_len(k->producer);
+}
+
 int clw_kafka_close(struct clw_kafka *k, int flush_ms)
 {
     int rc = 0;
@@ -843,17 +858,9 @@ int clw_kafka_close(struct clw_kafka *k, int flush_ms)
     if (k->producer == NULL)
         return rc;
     /* rd_kafka_flush() would only wait: delivery reports are events this loop serves. */
-    int64_t deadline = clw_clock_mono_ms() + flush_ms;
-    while (rd_kafka_outq_len(k->producer) > 0) {
-        int64_t left = deadline - clw_clock_mono_ms();
-        if (left <= 0) {
-            CLW_WARN("producer flush: %d outcome(s) not acknowledged",
-                     rd_kafka_outq_len(k->producer));
-            return -1;
-        }
-        rd_kafka_event_t *ev = rd_kafka_queue_poll(k->producer_q, left < 100 ? (int)left : 100);
-        if (ev != NULL)
-            serve_producer_event(k, ev);
+    if (serve_reports(k, clw_clock_mono_ms() + flush_ms) > 0) {
+        CLW_WARN("producer flush: %d outcome(s) not acknowledged", rd_kafka_outq_len(k->producer));
+        return -1;
     }
     return rc;
 }
@@ -863,15 +870,7 @@ void clw_kafka_purge(struct clw_kafka *k, int wait_ms)
     if (k->producer == NULL)
         return;
     rd_kafka_purge(k->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    int64_t deadline = clw_clock_mono_ms() + wait_ms;
-    while (rd_kafka_outq_len(k->producer) > 0) {
-        int64_t left = deadline - clw_clock_mono_ms();
-        if (left <= 0)
-            break;
-        rd_kafka_event_t *ev = rd_kafka_queue_poll(k->producer_q, left < 100 ? (int)left : 100);
-        if (ev != NULL)
-            serve_producer_event(k, ev);
-    }
+    serve_reports(k, clw_clock_mono_ms() + wait_ms);
 }
 
 /* Stops the transaction thread once the librdkafka call it is in returned. */
