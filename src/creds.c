@@ -21,7 +21,7 @@
 /* Largest web-identity token file read. */
 #define TOKEN_FILE_MAX 65536
 /* Refresh five minutes before the expiry at the latest. */
-#define REFRESH_MARGIN_MS (5 * 60 * 1000)
+#define REFRESH_MARGIN_MS ((int64_t)5 * 60 * 1000)
 
 struct clw_creds {
     enum clw_creds_source source;

@@ -99,7 +99,7 @@ static struct clw_http *short_http(char *err, size_t errlen)
 {
     struct clw_http_opts o = {.timeout_ms = DISCOVERY_TIMEOUT_MS,
                               .connect_timeout_ms = DISCOVERY_TIMEOUT_MS,
-                              .max_body = 64 * 1024,
+                              .max_body = (size_t)64 * 1024,
                               .max_connections = 2};
     return clw_http_new(&o, err, errlen);
 }

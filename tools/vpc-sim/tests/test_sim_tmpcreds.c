@@ -60,9 +60,8 @@ static void test_issue_and_find(void **unused)
 static void test_table_is_bounded(void **unused)
 {
     struct clw_sim_tmpcreds creds = {0};
-    const struct clw_sim_tmpcred *first = NULL;
     const struct clw_sim_tmpcred *cred;
-    char first_id[CLW_SIM_TMP_ID_LEN + 1];
+    char first_id[CLW_SIM_TMP_ID_LEN + 1] = {0};
 
     (void)unused;
     for (uint32_t i = 0; i < CLW_SIM_TMP_MAX; i++)
@@ -77,9 +76,8 @@ static void test_table_is_bounded(void **unused)
         cred = clw_sim_tmpcreds_issue(&creds, CLW_SIM_TMP_METADATA, "a", 200, 1000);
         assert_non_null(cred);
         if (i == CLW_SIM_TMP_MAX / 4)
-            first = cred;
+            memcpy(first_id, cred->secret_id, sizeof(first_id));
     }
-    memcpy(first_id, first->secret_id, sizeof(first_id));
     assert_int_equal(creds.count, CLW_SIM_TMP_MAX);
     cred = clw_sim_tmpcreds_issue(&creds, CLW_SIM_TMP_METADATA, "a", 300, 1000);
     assert_non_null(cred);
