@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "../../src/worker_internal.h"
 #include "clw/alloc.h"
 #include "clw/clock.h"
+#include "harness/worker_harness.h"
 
 /* ---- the failing allocator ------------------------------------------------------------------ */
 
@@ -40,103 +40,10 @@ static int fail_nth(void *arg)
 
 /* ---- a worker without broker and API -------------------------------------------------------- */
 
-static volatile sig_atomic_t no_flag;
-static const struct clw_worker_io io = {&no_flag, &no_flag, -1, NULL, NULL};
-
-static void on_delivered(void *arg, void *opaque, enum clw_publish_err err, const char *errstr)
-{
-    clw_worker_on_delivered(arg, opaque, err, errstr);
-}
-
 static struct worker *make_worker(struct clw_config *cfg, int dlq)
 {
-    static const char *const kv[] = {"kafka.bootstrap.servers",
-                                     "127.0.0.1:1",
-                                     "api.secret_id",
-                                     "AKIDoom",
-                                     "api.secret_key",
-                                     "oomKey",
-                                     "api.region",
-                                     "ap-guangzhou",
-                                     "api.endpoint",
-                                     "http://127.0.0.1:1/v2/index.php",
-                                     "metrics.listen",
-                                     "",
-                                     NULL};
-    char err[512];
-    assert_int_equal(clw_config_init(cfg), 0);
-    for (size_t i = 0; kv[i] != NULL; i += 2)
-        assert_int_equal(clw_config_set(cfg, kv[i], kv[i + 1], "-X", err, sizeof(err)), 0);
-    if (dlq)
-        assert_int_equal(clw_config_set(cfg, "topic.dlq", "dlq", "-X", err, sizeof(err)), 0);
-    assert_int_equal(clw_config_finalize(cfg, err, sizeof(err)), 0);
-    struct worker *w = calloc(1, sizeof(*w));
-    assert_non_null(w);
-    w->cfg = cfg;
-    w->io = &io;
-    w->paused_since = -1;
-    w->rng = 42;
-    w->limits.max_bytes = 65536;
-    w->limits.max_instances = 100;
-    w->limits.default_region = cfg->api_region;
-    w->taken_cap = 1000;
-    w->api = clw_api_new(cfg, err, sizeof(err));
-    assert_non_null(w->api);
-    assert_int_equal(clw_worker_creds_setup(w, err, sizeof(err)), 0);
-    assert_int_equal(clw_sched_init(w, err, sizeof(err)), 0);
-    w->metrics = clw_metrics_new();
-    assert_non_null(w->metrics);
-    struct clw_http_opts ho = {
-        .timeout_ms = 1000, .connect_timeout_ms = 1000, .max_body = 65536, .max_connections = 4};
-    w->http = clw_http_new(&ho, err, sizeof(err));
-    assert_non_null(w->http);
-    struct clw_kafka_handlers h = {.arg = w, .delivered = on_delivered};
-    w->kafka = clw_kafka_new(cfg, &h, err, sizeof(err));
-    assert_non_null(w->kafka);
-    return w;
-}
-
-/* Forgets every partition (abandoning its jobs) and starts the worker afresh. */
-static void reset(struct worker *w)
-{
-    for (size_t i = 0; i < w->n_parts; i++)
-        if (w->parts[i] != NULL)
-            clw_worker_forget_part(w, w->parts[i]);
-    while (w->untimed.head != NULL) {
-        struct job *job = w->untimed.head;
-        clw_jobq_remove(&w->untimed, job);
-        job->untimed = 0;
-    }
-    w->stopping = 0;
-    w->exit_code = 0;
-}
-
-static void free_worker(struct worker *w, struct clw_config *cfg)
-{
-    reset(w);
-    clw_kafka_purge(w->kafka, 1000); /* the orphans' delivery reports: they are freed */
-    assert_int_equal(w->orphans, 0);
-    clw_kafka_free(w->kafka);
-    clw_http_free(w->http);
-    clw_sched_fini(w);
-    clw_timers_free(&w->timers);
-    clw_metrics_free(w->metrics);
-    clw_creds_free(w->creds);
-    clw_api_free(w->api);
-    free(w->parts);
-    free(w);
-    clw_config_free(cfg);
-}
-
-static struct clw_kafka_msg record(int64_t offset, const char *value)
-{
-    static const struct clw_kafka_header hdrs[] = {
-        {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55},
-        {"x-request-id", "xr-1", 4}};
-    struct clw_kafka_msg m = {
-        "requests",    0,    offset, "key", 3, value, value != NULL ? strlen(value) : 0,
-        1700000000000, hdrs, 2};
-    return m;
+    static const char *const with_dlq[] = {"topic.dlq", "dlq", NULL};
+    return clw_test_worker_new(cfg, dlq ? with_dlq : NULL);
 }
 
 /* The invariant after a failure: the partition's commit point is not past any live job, and
@@ -171,7 +78,7 @@ static long sweep(struct worker *w, const char *what, void (*step)(struct worker
         clw_alloc_set_fail_hook(fail_nth, &in);
         step(w, n);
         clw_alloc_set_fail_hook(NULL, NULL);
-        reset(w);
+        clw_test_worker_reset(w);
         if (!in.fired)
             break;
     }
@@ -183,8 +90,8 @@ static long sweep(struct worker *w, const char *what, void (*step)(struct worker
 
 static void take_valid(struct worker *w, long n)
 {
-    struct clw_kafka_msg m = record(7, "{\"requestId\":\"r-1\",\"vpcId\":\"vpc-1\","
-                                       "\"instanceIds\":[\"ins-1\",\"ins-2\"]}");
+    struct clw_kafka_msg m = clw_test_record(7, "{\"requestId\":\"r-1\",\"vpcId\":\"vpc-1\","
+                                                "\"instanceIds\":[\"ins-1\",\"ins-2\"]}");
     clw_worker_on_message(w, &m);
     check_nothing_skipped(w, 7, "a valid record", n);
     if (!w->stopping) /* taken: ready in the pool for a call */
@@ -197,14 +104,14 @@ static void test_intake(void **state)
     struct worker *w = make_worker(&cfg, 0);
     (void)state;
     assert_true(sweep(w, "intake of a valid record", take_valid) > 10);
-    free_worker(w, &cfg);
+    clw_test_worker_free(w, &cfg);
 }
 
 /* ---- an invalid record: decided at once, its outcome (and dead letter) published ----------- */
 
 static void take_invalid(struct worker *w, long n)
 {
-    struct clw_kafka_msg m = record(3, "{not json");
+    struct clw_kafka_msg m = clw_test_record(3, "{not json");
     clw_worker_on_message(w, &m);
     check_nothing_skipped(w, 3, "an invalid record", n);
     if (w->stopping)
@@ -227,7 +134,7 @@ static void test_publish(void **state)
     struct worker *w = make_worker(&cfg, 1); /* with a dead-letter topic: two records */
     (void)state;
     assert_true(sweep(w, "an invalid record, outcome and dead letter", take_invalid) > 5);
-    free_worker(w, &cfg);
+    clw_test_worker_free(w, &cfg);
 }
 
 /* ---- a failed delivery: produced again later, through a timer ---------------------------------
@@ -236,7 +143,7 @@ static void test_publish(void **state)
 /* Returns 1 when the n-th allocation after the failed delivery report was made to fail. */
 static int redeliver(struct worker *w, long n)
 {
-    struct clw_kafka_msg m = record(5, "");
+    struct clw_kafka_msg m = clw_test_record(5, "");
     clw_worker_on_message(w, &m);
     struct job *job = w->parts[0]->jobs;
     assert_int_equal(job->state, JOB_PUBLISHING);
@@ -264,11 +171,11 @@ static void test_redelivery(void **state)
     long n = 1;
     (void)state;
     while (redeliver(w, n)) {
-        reset(w);
+        clw_test_worker_reset(w);
         n++;
     }
     print_message("a failed delivery: %ld allocations, each failed once\n", n - 1);
-    free_worker(w, &cfg);
+    clw_test_worker_free(w, &cfg);
 }
 
 /* ---- the pure pieces: a failed allocation changes nothing -------------------------------------
