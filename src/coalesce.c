@@ -144,9 +144,10 @@ enum clw_verdict clw_coalesce_verdict(enum clw_class cls, const struct clw_answe
 }
 
 size_t clw_coalesce_split(const struct clw_coalesce_member *m, size_t n, const char *msg,
-                          size_t *order)
+                          size_t *order, int *named)
 {
     size_t k = 0;
+    *named = 0;
     for (size_t i = 0; i < n; i++)
         if (names_any(msg, m[i].instance_ids, m[i].n_instances))
             order[k++] = i;
@@ -155,11 +156,17 @@ size_t clw_coalesce_split(const struct clw_coalesce_member *m, size_t n, const c
         for (size_t i = 0; i < n; i++)
             if (!names_any(msg, m[i].instance_ids, m[i].n_instances))
                 order[j++] = i;
+        *named = 1;
         return k;
     }
     for (size_t i = 0; i < n; i++)
         order[i] = i;
     return (n + 1) / 2;
+}
+
+int clw_coalesce_dense(unsigned strikes, size_t lineage)
+{
+    return strikes >= 2 && (size_t)strikes * CLW_COALESCE_DENSE_EVERY >= lineage;
 }
 
 int clw_coalesce_state_holds(enum clw_action action, const unsigned char *found, size_t n,

@@ -187,6 +187,8 @@ struct call {
     int reconciled;       /* the group was reconciled after an "already" answer */
     int fresh;            /* formed from the pool, every answer so far a throttling one: the API
                            * did nothing, so ready requests of its key may join it */
+    unsigned strikes;     /* splits that peeled off named members in this lineage of calls */
+    size_t lineage;       /* members of the call the first such split began with */
     /* follow-ups */
     enum call_resume resume;   /* CALL_LINKS */
     const char *pending_error; /* CALL_LINKS with RESUME_FAIL */

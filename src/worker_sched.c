@@ -412,6 +412,8 @@ struct call *clw_sched_split(struct worker *w, struct call *call, const size_t *
     part->exempt_ms = call->exempt_ms;
     part->ambiguous = call->ambiguous;
     part->reconciled = call->reconciled;
+    part->strikes = call->strikes;
+    part->lineage = call->lineage;
     return part;
 }
 

@@ -224,20 +224,46 @@ static void retry_group(struct worker *w, struct call *call, int throttled, int6
     clw_worker_retry(w, call, delay, now);
 }
 
-/* Splits the call at once: the members the error message names first, else halves. */
+/* Gives a part split off a call its own retry budget start and puts it first in the queue. */
+static void queue_part(struct worker *w, struct call *part, const struct call *from)
+{
+    part->exempt_ms = from->exempt_ms;
+    clw_sched_queue(w, part, 1);
+}
+
+/* Halves a call (the rest of a named split in a lineage dense with errors). Returns the second
+ * half, or NULL when the call keeps every member (one member, or out of memory). */
+static struct call *halve(struct worker *w, struct call *call)
+{
+    size_t n = call->n_members;
+    if (n < 2)
+        return NULL;
+    size_t *order = clw_calloc(n, sizeof(*order));
+    if (order == NULL)
+        return NULL; /* the rest goes on as one call: slower, still right */
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    struct call *half = clw_sched_split(w, call, order, (n + 1) / 2);
+    free(order);
+    return half;
+}
+
+/* Splits the call at once: the members the error message names first, else halves. When
+ * errors are dense (clw_coalesce_dense), the rest of a named split is halved too. */
 static void split(struct worker *w, struct call *call, const char *msg, int64_t now)
 {
     size_t n = call->n_members;
     struct clw_coalesce_member *m = clw_calloc(n, sizeof(*m));
     size_t *order = clw_calloc(n, sizeof(*order));
     struct call *part = NULL;
+    int named = 0;
     if (m != NULL && order != NULL) {
         for (size_t i = 0; i < n; i++) {
             const struct job *job = call->members[i];
             m[i] = (struct clw_coalesce_member){
                 job->group, (const char *const *)job->req.instance_ids, job->req.n_instances};
         }
-        size_t k = clw_coalesce_split(m, n, msg, order);
+        size_t k = clw_coalesce_split(m, n, msg, order, &named);
         part = clw_sched_split(w, call, order, k);
     }
     free(m);
@@ -247,14 +273,26 @@ static void split(struct worker *w, struct call *call, const char *msg, int64_t 
         clw_worker_retry(w, call, w->cfg->retry_initial_backoff_ms, now);
         return;
     }
-    CLW_DEBUG("splitting a call of %zu request(s) for %s into %zu + %zu", n, call->vpc_id,
-              call->n_members, part->n_members);
+    struct call *half = NULL;
+    if (named) {
+        part->lineage = call->lineage > 0 ? call->lineage : n;
+        part->strikes = call->strikes + 1;
+        if (clw_coalesce_dense(part->strikes, part->lineage))
+            half = halve(w, part);
+    }
+    if (half != NULL)
+        CLW_DEBUG("splitting a call of %zu request(s) for %s into %zu + %zu + %zu (dense errors)",
+                  n, call->vpc_id, call->n_members, part->n_members, half->n_members);
+    else
+        CLW_DEBUG("splitting a call of %zu request(s) for %s into %zu + %zu", n, call->vpc_id,
+                  call->n_members, part->n_members);
     /* The split calls do not spend the members' retry budget. */
     call->exempt_ms += now - call->started_mono;
-    part->exempt_ms = call->exempt_ms;
     call->attempts = 0;
     call->resign_streak = 0;
-    clw_sched_queue(w, part, 1);
+    if (half != NULL)
+        queue_part(w, half, call);
+    queue_part(w, part, call);
     clw_sched_queue(w, call, 1);
 }
 

@@ -63,11 +63,19 @@ enum clw_verdict clw_coalesce_verdict(enum clw_class cls, const struct clw_answe
 
 /* Plans the split of a call of n (>= 2) members whose answer message is msg (may be NULL):
  * members that msg names (one of their instance ids appears in it as a whole word) go first,
- * the rest after; when msg names none or all of them, the first half goes first (the larger
- * half when n is odd). Fills order with a permutation of 0..n-1 and returns the size k of the
- * first part, 1 <= k < n. */
+ * the rest after, and *named is set to 1; when msg names none or all of them, the first half
+ * goes first (the larger half when n is odd) and *named is 0. Fills order with a permutation
+ * of 0..n-1 and returns the size k of the first part, 1 <= k < n. */
 size_t clw_coalesce_split(const struct clw_coalesce_member *m, size_t n, const char *msg,
-                          size_t *order);
+                          size_t *order, int *named);
+
+/* A split that peels off the members an error names costs one round trip per bad request when
+ * a call holds many: 1 when the rest should be halved as well, because errors are dense in
+ * this lineage of calls — `strikes` named splits (counting this one) since a call of `lineage`
+ * members, at least two of them and one per CLW_COALESCE_DENSE_EVERY members. Sparse errors
+ * (a few bad requests in a full call) keep the cheaper peeling. */
+#define CLW_COALESCE_DENSE_EVERY 10
+int clw_coalesce_dense(unsigned strikes, size_t lineage);
 
 /* After reading the VPC's links (found[i]: instance i is linked to the VPC; complete: every page
  * was read), 1 when the member's requested state already holds: attach, every instance linked;

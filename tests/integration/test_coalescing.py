@@ -138,6 +138,28 @@ class Splitting(unittest.TestCase):
             # 16 -> 8 + 8 -> (8) + 4 + 4 -> ... : 1 + 2 + 2 + 2 + 2 calls
             self.assertEqual(calls(st, "AttachClassicLinkVpc"), 9)
 
+    def test_a_batch_of_bad_requests_is_not_peeled_one_round_at_a_time(self):
+        # 40 requests, every instance unknown: each answer names one of them. Peeling the
+        # named one off would carry the last request through 40 calls one after the other;
+        # once named errors are dense (one per 10 members) the rest is halved as well.
+        n = 40
+        with worklib.Stack(seed=seed(1), partitions=1) as st:
+            st.worker(GATHER)
+            st.send(batch(["ins-nx%d" % i for i in range(n)]))
+            got = outcomes(st, n)
+            for rid, o in got.items():
+                with self.subTest(rid=rid):
+                    self.assertEqual(o["status"], "failed", o)
+                    self.assertEqual(o["codeDesc"], "InvalidInstance.NotFound")
+                    self.assertIn("ins-nx%s" % rid[1:], o["message"])
+                    self.assertEqual(o["coalesced"], 1)  # its lone call's outcome
+            most = max(o["attempts"] for o in got.values())
+            made = calls(st, "AttachClassicLinkVpc")
+            print("%d bad requests: %d calls, at most %d per request" % (n, made, most))
+            self.assertLessEqual(most, 16)
+            # Every request needs its lone call; the splits add at most as many again.
+            self.assertLessEqual(made, 2 * n)
+
 
 class FanOut(unittest.TestCase):
     def test_an_unknown_vpc_fails_the_whole_batch_in_one_call(self):

@@ -33,7 +33,8 @@ def worker_path():
 class Worker:
     """One classiclink-worker process.
 
-    settings: dict of configuration keys passed with -X (override the test defaults).
+    settings: dict of configuration keys passed with -X (override the test defaults; None
+    leaves a key to the product's default).
     """
 
     def __init__(self, bootstrap, api_url, settings=None, env=None, log_path=None,
@@ -54,6 +55,8 @@ class Worker:
             "log.level": "debug",
         }
         conf.update(settings or {})
+        # A setting given as None is left out: the product's default applies.
+        conf = {k: v for k, v in conf.items() if v is not None}
         self.settings = conf
         # CLW_WORKER_WRAPPER: a command prefix for the worker, e.g. "valgrind --error-exitcode=99".
         cmd = shlex.split(os.environ.get("CLW_WORKER_WRAPPER", ""))

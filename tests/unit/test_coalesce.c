@@ -276,6 +276,7 @@ struct split_case {
     const char *msg;
     size_t n;
     size_t want_k;
+    int want_named;
     size_t want_order[5];
 };
 
@@ -284,21 +285,24 @@ static const struct split_case split_cases[] = {
      "instance ins-2 not found in region ap-guangzhou",
      5,
      1,
+     1,
      {2, 0, 1, 3, 4}},
     {"a whole word only: ins-1 is not ins-10",
      "instance ins-10 is already linked to vpc-9",
      5,
      1,
+     1,
      {1, 0, 2, 3, 4}},
-    {"two named members go first together", "ins-1 and ins-4 are broken", 5, 2, {0, 4, 1, 2, 3}},
+    {"two named members go first together", "ins-1 and ins-4 are broken", 5, 2, 1, {0, 4, 1, 2, 3}},
     {"nothing named: halves, the larger first",
      "region allows 5 classic links",
      5,
      3,
+     0,
      {0, 1, 2, 3, 4}},
-    {"no message: halves", NULL, 4, 2, {0, 1, 2, 3}},
-    {"every member named: halves", "ins-1 ins-11 ins-2", 3, 2, {0, 1, 2}},
-    {"two members: one each", "", 2, 1, {0, 1}},
+    {"no message: halves", NULL, 4, 2, 0, {0, 1, 2, 3}},
+    {"every member named: halves", "ins-1 ins-11 ins-2", 3, 2, 0, {0, 1, 2}},
+    {"two members: one each", "", 2, 1, 0, {0, 1}},
 };
 
 static void test_split(void **state)
@@ -309,12 +313,44 @@ static void test_split(void **state)
     for (size_t i = 0; i < N_OF(split_cases); i++) {
         const struct split_case *c = &split_cases[i];
         size_t order[5];
-        size_t k = clw_coalesce_split(m, c->n, c->msg, order);
+        int named = -1;
+        size_t k = clw_coalesce_split(m, c->n, c->msg, order, &named);
         if (k != c->want_k)
             fail_msg("%s: first part %zu, want %zu", c->name, k, c->want_k);
+        if (named != c->want_named)
+            fail_msg("%s: named %d, want %d", c->name, named, c->want_named);
         for (size_t j = 0; j < c->n; j++)
             if (order[j] != c->want_order[j])
                 fail_msg("%s: order[%zu] = %zu, want %zu", c->name, j, order[j], c->want_order[j]);
+    }
+}
+
+/* When is a lineage of named splits dense enough that the rest is halved too? */
+struct dense_case {
+    unsigned strikes;
+    size_t lineage;
+    int want;
+};
+
+static const struct dense_case dense_cases[] = {
+    {1, 2, 0},    /* the first named split only peels: one bad request is the common case */
+    {1, 100, 0},  /*   whatever the call's size */
+    {2, 9, 1},    /* a call of 9 whose second member fails too: halve the rest */
+    {2, 20, 1},   /* one strike per 10 members: exactly dense */
+    {2, 21, 0},   /* just under */
+    {5, 100, 0},  /* 5 % bad in a call of 100: peeling stays cheaper in calls */
+    {10, 100, 1}, /* 10 % bad: halve */
+    {3, 0, 1},    /* no lineage recorded: dense */
+};
+
+static void test_dense(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_OF(dense_cases); i++) {
+        const struct dense_case *c = &dense_cases[i];
+        int got = clw_coalesce_dense(c->strikes, c->lineage);
+        if (got != c->want)
+            fail_msg("strikes %u of %zu: %d, want %d", c->strikes, c->lineage, got, c->want);
     }
 }
 
@@ -361,10 +397,10 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_keys),  cmocka_unit_test(test_compatible),
-        cmocka_unit_test(test_take),  cmocka_unit_test(test_verdicts),
-        cmocka_unit_test(test_split), cmocka_unit_test(test_state_holds),
-        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_keys),        cmocka_unit_test(test_compatible),
+        cmocka_unit_test(test_take),        cmocka_unit_test(test_verdicts),
+        cmocka_unit_test(test_split),       cmocka_unit_test(test_dense),
+        cmocka_unit_test(test_state_holds), cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests_name("coalesce", tests, NULL, NULL);
 }
