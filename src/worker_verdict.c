@@ -224,7 +224,8 @@ static void retry_group(struct worker *w, struct call *call, int throttled, int6
     clw_worker_retry(w, call, delay, now);
 }
 
-/* Gives a part split off a call its own retry budget start and puts it first in the queue. */
+/* Puts a part split off a call first in the queue, exempting from its members' retry budget
+ * the same time in split calls as the call it came from. */
 static void queue_part(struct worker *w, struct call *part, const struct call *from)
 {
     part->exempt_ms = from->exempt_ms;
