@@ -1,5 +1,9 @@
-/* Worker lifecycle: start-up, the event loop, SIGHUP reloads and the draining shutdown. */
-#include "clw/worker.h"
+/* The worker: start-up, the event loop, signals, the stop and revoke drains. It owns the adapters
+ * and the stages, routes what the adapters report to the stage it concerns, drains the job
+ * events after each phase of the loop, and reads the stages' news (pauses, fatal errors) as
+ * return values and flags. The only file that turns the loop, and the only one that calls every
+ * stage. */
+#include "worker_stages.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,9 +12,10 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "clw/alloc.h"
 #include "clw/backoff.h"
 #include "clw/clock.h"
-#include "worker_internal.h"
+#include "clw/log.h"
 
 /* Largest response body accepted from the API; a v2 answer is a few hundred bytes. */
 #define MAX_RESPONSE_BODY ((size_t)1024 * 1024)
@@ -27,30 +32,282 @@
 /* Exactly-once: how long a stop waits at least for the last transaction to end. */
 #define TXN_SETTLE_MS 5000
 
+static void turn(struct worker *w, int consume, int max_wait_ms);
+
+static void stop_with(struct worker *w, int code)
+{
+    if (w->exit_code == CLW_EXIT_OK || code == CLW_EXIT_FATAL)
+        w->exit_code = code;
+    w->stopping = 1;
+}
+
+/* After each phase: the job events are drained, the partitions follow the guard's pauses, held
+ * calls go once a worker fault cleared, and a stage's fatal news stops the worker. */
+static void settle(struct worker *w)
+{
+    clw_flow_drain(&w->flow);
+    if (clw_guard_take_unhold(&w->guard))
+        clw_sched_unhold_all(&w->sched);
+    if (clw_guard_generation(&w->guard) != w->guard_seen) {
+        w->guard_seen = clw_guard_generation(&w->guard);
+        clw_parts_sync_all(&w->parts);
+    }
+    if (w->flow.failed || w->txn.fatal)
+        stop_with(w, CLW_EXIT_FATAL);
+    if (clw_guard_exit_requested(&w->guard))
+        stop_with(w, CLW_EXIT_WORKER_FAULT);
+}
+
+/* ---- jobs leaving ------------------------------------------------------------------------------
+ */
+
+/* Removes a job that will get no outcome from this worker (its partition is gone or the worker
+ * stops): whoever consumes the partition next redoes it. */
+static void abandon(struct worker *w, struct job *job)
+{
+    clw_flow_forget(&w->flow, job);
+    clw_txn_drop(&w->txn, job);
+    clw_sched_drop(&w->sched, job);
+    int orphan = clw_publish_drop(&w->pub, job);
+    clw_parts_unlink(&w->parts, job);
+    if (!orphan)
+        clw_job_free(job);
+}
+
+static void forget_part(struct worker *w, struct part *p)
+{
+    struct job *next;
+    for (struct job *job = clw_parts_first(p); job != NULL; job = next) {
+        next = clw_parts_next(job); /* abandoning frees this job only */
+        abandon(w, job);
+    }
+    clw_parts_forget(&w->parts, p);
+}
+
+/* Winds a partition down before it is revoked or the worker stops. The drain limit is the
+ * highest offset whose request was sent or has an outcome: every request at or below it must
+ * finish (even with retries), so that the commit point can pass every outcome published;
+ * requests above it have not started and are abandoned — the next owner redoes them. */
+static void wind_down(struct worker *w, struct part *p)
+{
+    int64_t limit = p->max_final;
+    for (struct job *job = clw_parts_first(p); job != NULL; job = clw_parts_next(job))
+        if (clw_job_started(job) && job->rec.offset > limit)
+            limit = job->rec.offset;
+    struct job *next;
+    for (struct job *job = clw_parts_first(p); job != NULL; job = next) {
+        next = clw_parts_next(job);
+        if (job->rec.offset > limit)
+            abandon(w, job);
+    }
+}
+
+/* Turns the loop (without consuming) until the partitions' jobs are done or the deadline. */
+static void drain_parts(struct worker *w, struct part **parts, size_t n, int64_t deadline)
+{
+    for (size_t i = 0; i < n; i++)
+        wind_down(w, parts[i]);
+    for (;;) {
+        int busy = 0;
+        int waiting_commit = 0;
+        for (size_t i = 0; i < n; i++)
+            for (const struct job *job = clw_parts_first(parts[i]); job != NULL;
+                 job = clw_parts_next(job)) {
+                busy = 1;
+                waiting_commit |= job->state == JOB_IN_TXN;
+            }
+        int64_t left = deadline - clw_clock_mono_ms();
+        if (!busy || left <= 0)
+            break;
+        if (waiting_commit)
+            clw_txn_commit_now(&w->txn); /* exactly-once: commit what finished */
+        turn(w, 0, left < 100 ? (int)left : 100);
+    }
+}
+
+/* Commits the partitions' stored offsets synchronously (revocation, shutdown). */
+static void commit_stored(struct worker *w, struct part **parts, size_t n)
+{
+    int32_t *ids = clw_calloc(n ? n : 1, sizeof(*ids));
+    int64_t *offs = clw_calloc(n ? n : 1, sizeof(*offs));
+    size_t k = 0;
+    if (ids == NULL || offs == NULL) {
+        CLW_WARN("out of memory committing; the offsets go with the next automatic commit");
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (parts[i]->stored >= 0) {
+                ids[k] = parts[i]->id;
+                offs[k++] = parts[i]->stored;
+            }
+        clw_kafka_commit(w->kafka, ids, offs, k);
+    }
+    free(ids);
+    free(offs);
+}
+
+/* Stop with api.on_worker_fault = exit: the held calls' requests get no outcome here. */
+static void abandon_held(struct worker *w)
+{
+    struct call *call;
+    while ((call = clw_sched_first_held(&w->sched)) != NULL)
+        abandon(w, call->members[call->n_members - 1]); /* the last one's leaving frees it */
+}
+
+/* ---- routing what the adapters report ---------------------------------------------------------
+ */
+
+static void on_message(void *arg, const struct clw_kafka_msg *msg)
+{
+    struct worker *w = arg;
+    if (w->stopping)
+        return; /* not taken: redone after the restart */
+    if (clw_intake_take(&w->intake, msg) != 0)
+        stop_with(w, CLW_EXIT_FATAL);
+}
+
+static void on_assigned(void *arg, const int32_t *partitions, size_t n)
+{
+    struct worker *w = arg;
+    for (size_t i = 0; i < n; i++) {
+        struct part *p = clw_parts_get(&w->parts, partitions[i], 1);
+        if (p == NULL) {
+            CLW_ERROR("out of memory assigning partition %d", (int)partitions[i]);
+            continue;
+        }
+        clw_parts_set_revoking(&w->parts, p, 0);
+    }
+    w->joined = 1;
+    clw_metrics_set_group(w->metrics, 1, (int)clw_parts_assigned(&w->parts));
+    clw_parts_sync_all(&w->parts);
+}
+
+static void on_revoked(void *arg, const int32_t *partitions, size_t n, int lost)
+{
+    struct worker *w = arg;
+    struct part **list = clw_calloc(n ? n : 1, sizeof(*list));
+    size_t k = 0;
+    for (size_t i = 0; i < n && list != NULL; i++) {
+        struct part *p = clw_parts_get(&w->parts, partitions[i], 0);
+        if (p != NULL) {
+            clw_parts_set_revoking(&w->parts, p, 1);
+            list[k++] = p;
+        }
+    }
+    /* Exactly-once: a lost assignment's outcomes must not commit without their offsets (the
+     * abort runs on the transaction thread; what it discards is produced again only for the
+     * partitions still assigned). */
+    if (lost && w->eos)
+        clw_txn_abort(&w->txn);
+    /* A lost assignment stores nothing; a stopping worker has drained already. Otherwise the
+     * revoked partitions' work finishes within the limit, every acknowledgement storing its
+     * partition's new commit point. */
+    if (!lost && !w->stopping && list != NULL)
+        drain_parts(w, list, k, clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms);
+    /* The new owner starts from the committed offsets: commit now and wait (exactly-once:
+     * the transactions committed them). A stopping worker committed before leaving the group:
+     * here it runs inside rd_kafka_consumer_close(), where a synchronous commit hung or tripped
+     * librdkafka 2.0.2's assertion "!rd_kafka_assignment_in_progress" (the close itself commits
+     * what is stored). */
+    if (!lost && !w->eos && !w->stopping && list != NULL && w->exit_code != CLW_EXIT_FATAL)
+        commit_stored(w, list, k);
+    free(list);
+    for (size_t i = 0; i < n; i++) {
+        struct part *p = clw_parts_get(&w->parts, partitions[i], 0);
+        if (p == NULL)
+            continue;
+        if (p->jobs.len > 0)
+            CLW_WARN("partition %d revoked with %zu request(s) unfinished; the next owner redoes "
+                     "them",
+                     (int)p->id, p->jobs.len);
+        forget_part(w, p);
+    }
+    clw_metrics_set_group(w->metrics, w->joined, (int)clw_parts_assigned(&w->parts));
+}
+
+static void on_delivered(void *arg, void *opaque, enum clw_publish_err err, const char *errstr)
+{
+    struct worker *w = arg;
+    clw_publish_delivered(&w->pub, opaque, err, errstr);
+}
+
+static void on_http_done(void *opaque, const struct clw_http_response *resp, void *arg)
+{
+    struct worker *w = arg;
+    if (clw_creds_stage_owns(&w->creds, opaque))
+        clw_creds_stage_done(&w->creds, resp);
+    else
+        clw_calls_answered(&w->calls, opaque, resp);
+}
+
+static void on_fatal(void *arg, const char *errstr)
+{
+    struct worker *w = arg;
+    CLW_ERROR("fatal Kafka error: %s", errstr);
+    stop_with(w, CLW_EXIT_FATAL);
+}
+
+void clw_worker_take(struct worker *w, const struct clw_kafka_msg *msg)
+{
+    on_message(w, msg);
+    settle(w);
+}
+
+void clw_worker_http_done(struct worker *w, void *opaque, const struct clw_http_response *resp)
+{
+    on_http_done(opaque, resp, w);
+    settle(w);
+}
+
+void clw_worker_delivered(struct worker *w, void *opaque, enum clw_publish_err err,
+                          const char *errstr)
+{
+    on_delivered(w, opaque, err, errstr);
+    settle(w);
+}
+
+void clw_worker_step(struct worker *w, int64_t now)
+{
+    settle(w);
+    clw_publish_tick(&w->pub, now);
+    settle(w);
+    clw_sched_tick(&w->sched, now);
+    clw_creds_stage_tick(&w->creds, now);
+    clw_calls_dispatch(&w->calls, now);
+    settle(w);
+    clw_txn_tick(&w->txn, now);
+    settle(w);
+}
+
+static void forget_all(struct worker *w)
+{
+    for (size_t i = 0; i < w->parts.n; i++)
+        if (w->parts.parts[i] != NULL)
+            forget_part(w, w->parts.parts[i]);
+}
+
+void clw_worker_reset(struct worker *w)
+{
+    forget_all(w);
+    w->stopping = 0;
+    w->exit_code = 0;
+    clw_parts_set_stopping(&w->parts, 0);
+    clw_flow_clear_failure(&w->flow);
+}
+
+/* ---- the loop ------------------------------------------------------------------------------- */
+
 static int wait_timeout(const struct worker *w, int64_t now, int max_wait_ms)
 {
-    int64_t wait = clw_sched_wait_ms(w, now, max_wait_ms);
-    wait = clw_worker_creds_wait_ms(w, now, wait);
-    if (w->eos)
-        wait = clw_worker_txn_wait_ms(w, now, wait);
-    /* Re-publications wait while a transaction ends (the transaction thread wakes the loop). */
-    if (!clw_worker_txn_busy(w)) {
-        struct clw_timer *tm = clw_timers_peek(&w->timers);
-        if (tm != NULL && tm->due - now < wait)
-            wait = tm->due - now;
-        if (w->untimed.len > 0)
-            wait = 0;
-    }
-    if ((w->fault_active || w->circuit_open) && !w->probe_in_flight &&
-        w->next_probe_mono - now < wait)
-        wait = w->next_probe_mono - now;
-    if (w->intake_more && w->taken < w->taken_cap && !w->stopping)
+    int64_t wait = clw_sched_wait_ms(&w->sched, now, max_wait_ms);
+    wait = clw_creds_stage_wait_ms(&w->creds, now, wait);
+    wait = clw_txn_wait_ms(&w->txn, now, wait);
+    wait = clw_publish_wait_ms(&w->pub, now, wait);
+    wait = clw_guard_wait_ms(&w->guard, now, wait);
+    if (w->intake_more && clw_intake_room(&w->intake) > 0 && !w->stopping)
         wait = 0;
     /* Work the scheduler could start now (it found no rate-limit or linger wait). */
-    const struct sched *s = &w->sched;
-    if (!w->fault_active && !w->circuit_open && s->rate_wait_until == 0 &&
-        clw_worker_creds_ready(w, clw_clock_wall_ms()) &&
-        s->running < (size_t)w->cfg->worker_max_in_flight && (s->queued.len > 0 || s->ready > 0))
+    if (clw_guard_start_mode(&w->guard, now) == GUARD_START_ALL &&
+        clw_creds_stage_ready(&w->creds, clw_clock_wall_ms()) && clw_sched_startable(&w->sched))
         wait = 0;
     return wait < 0 ? 0 : (int)wait;
 }
@@ -61,8 +318,8 @@ static void housekeeping(struct worker *w, int64_t now)
         return;
     w->next_housekeeping = now + 1000;
     clw_metrics_set_producer_queue(w->metrics, clw_kafka_producer_queue_len(w->kafka));
-    for (size_t i = 0; i < w->n_parts; i++) {
-        struct part *p = w->parts[i];
+    for (size_t i = 0; i < w->parts.n; i++) {
+        const struct part *p = w->parts.parts[i];
         if (p == NULL)
             continue;
         int64_t high = clw_kafka_high_watermark(w->kafka, p->id);
@@ -72,9 +329,10 @@ static void housekeeping(struct worker *w, int64_t now)
     }
 }
 
-/* One turn of the loop: wait for Kafka, HTTP or a timer, then serve what is ready. consume is 0
- * while draining inside a rebalance callback (the consumer must not be polled there). */
-void clw_worker_turn(struct worker *w, int consume, int max_wait_ms)
+/* One turn of the loop: wait for Kafka, HTTP or a timer, then serve what is ready, phase by
+ * phase, each followed by the job events it caused. consume is 0 while draining inside a
+ * rebalance callback (the consumer must not be polled there). */
+static void turn(struct worker *w, int consume, int max_wait_ms)
 {
     int fds[3];
     size_t nfds = clw_kafka_fds(w->kafka, fds, 2);
@@ -88,15 +346,17 @@ void clw_worker_turn(struct worker *w, int consume, int max_wait_ms)
         while (read(w->io->wake_fd, buf, sizeof(buf)) > 0) {
         }
     }
-    clw_http_run(w->http, clw_worker_on_http_done, w);
+    clw_http_run(w->http, on_http_done, w);
+    settle(w);
     clw_kafka_poll_producer(w->kafka);
+    settle(w);
     now = clw_clock_mono_ms();
     if (consume) {
         /* Flow control: take records only while the intake has room. Pausing partitions for
          * this would cost more: librdkafka 2.0.2 drops what it prefetched and fetches a resumed
          * partition again only after up to a second (bench/RESULTS.md). Its own prefetch is
          * bounded by queued.max.messages.kbytes instead. */
-        size_t room = w->taken < w->taken_cap ? w->taken_cap - w->taken : 0;
+        size_t room = clw_intake_room(&w->intake);
         if (room > RECORDS_PER_TURN)
             room = RECORDS_PER_TURN;
         if (room == 0 && now - w->last_consume >= GATED_POLL_MS)
@@ -108,23 +368,11 @@ void clw_worker_turn(struct worker *w, int consume, int max_wait_ms)
             w->intake_more = clw_kafka_poll_consumer(w->kafka, (int)room) >= (int)room;
             w->last_consume = now;
         }
+        settle(w);
     }
-    clw_publish_tick(w, now);
-    clw_sched_tick(w, now);
-    clw_worker_creds_tick(w, now);
-    clw_worker_dispatch(w, now);
-    if (w->eos)
-        clw_worker_txn_tick(w, now);
+    clw_worker_step(w, now);
     clw_metrics_loop_alive(w->metrics, now);
     housekeeping(w, now);
-}
-
-static void on_fatal(void *arg, const char *errstr)
-{
-    struct worker *w = arg;
-    CLW_ERROR("fatal Kafka error: %s", errstr);
-    w->exit_code = CLW_EXIT_FATAL;
-    w->stopping = 1;
 }
 
 static void handle_hup(struct worker *w)
@@ -135,8 +383,11 @@ static void handle_hup(struct worker *w)
         CLW_INFO("SIGHUP: credentials and log level reloaded");
     else
         CLW_ERROR("SIGHUP: reload failed; keeping the previous credentials");
-    clw_worker_creds_reload(w);
+    clw_creds_stage_reload(&w->creds);
 }
+
+/* ---- start-up ---------------------------------------------------------------------------------
+ */
 
 /* Waits until the cluster describes the results (and dead-letter) topic. Returns 0 when they
  * exist, -1 when the cluster says one does not, or a stop was requested. */
@@ -181,51 +432,30 @@ static int start_transactions(struct worker *w)
     }
 }
 
-static int setup(struct worker *w, char *err, size_t errlen)
+static uint64_t seed_rng(void)
 {
-    const struct clw_config *cfg = w->cfg;
+    uint64_t seed;
+    if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+        seed = (uint64_t)clw_clock_wall_ms() ^ ((uint64_t)getpid() << 32);
+    return seed;
+}
+
+int clw_worker_open(struct worker *w, struct clw_config *cfg, const struct clw_worker_io *io,
+                    char *err, size_t errlen)
+{
+    memset(w, 0, sizeof(*w));
+    w->cfg = cfg;
+    w->io = io;
+    w->eos = cfg->delivery_mode == CLW_DELIVERY_EXACTLY_ONCE;
     w->api = clw_api_new(cfg, err, errlen);
+    w->metrics = clw_metrics_new();
     if (w->api == NULL)
         return -1;
-    if (clw_worker_creds_setup(w, err, errlen) != 0) {
-        w->exit_code = CLW_EXIT_CONFIG;
-        return -1;
-    }
-    w->limits.max_bytes = (size_t)64 * 1024;
-    w->limits.max_instances = (size_t)cfg->worker_max_instances_per_request;
-    w->limits.default_region = cfg->api_region;
-    if (getrandom(&w->rng, sizeof(w->rng), 0) != (ssize_t)sizeof(w->rng))
-        w->rng = (uint64_t)clw_clock_wall_ms() ^ ((uint64_t)getpid() << 32);
-    w->paused_since = -1;
-    w->eos = cfg->delivery_mode == CLW_DELIVERY_EXACTLY_ONCE;
-    /* Enough records to keep every call slot busy while others wait for an instance or a
-     * retry, and with coalescing a full call's worth for each of 64 keys (VPCs) at once: the
-     * calls a quota admits leave full. The per-partition window
-     * (worker.max_pending_per_partition) still applies. */
-    if (cfg->api_coalesce_max_instances > SAFE_CALL_INSTANCES)
-        CLW_WARN("api.coalesce.max_instances = %" PRId64 ": no documentation says the API takes "
-                 "more than %d instance ids in one call; calls it refuses for their length are "
-                 "split",
-                 (int64_t)cfg->api_coalesce_max_instances, SAFE_CALL_INSTANCES);
-    w->taken_cap = (size_t)cfg->worker_max_in_flight * 4 + 256;
-    if (cfg->api_coalesce_max_instances > 1)
-        w->taken_cap += (size_t)cfg->api_coalesce_max_instances * 64;
-    if (clw_sched_init(w, err, errlen) != 0)
-        return -1;
-    w->metrics = clw_metrics_new();
     if (w->metrics == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (cfg->metrics_listen[0] != '\0') {
-        w->httpd = clw_httpd_start(cfg->metrics_listen, w->metrics, err, errlen);
-        if (w->httpd == NULL)
-            return -1;
-        const char *colon = strrchr(cfg->metrics_listen, ':');
-        int host_len = colon ? (int)(colon - cfg->metrics_listen) : 0;
-        CLW_INFO("metrics listening on %.*s:%d", host_len, cfg->metrics_listen,
-                 clw_httpd_port(w->httpd));
-    }
+    clw_guard_init(&w->guard, cfg, w->metrics);
     struct clw_http_opts hopts = {
         .timeout_ms = cfg->api_timeout_ms,
         .connect_timeout_ms = cfg->api_connect_timeout_ms,
@@ -236,16 +466,86 @@ static int setup(struct worker *w, char *err, size_t errlen)
     w->http = clw_http_new(&hopts, err, errlen);
     if (w->http == NULL)
         return -1;
+    if (clw_creds_stage_setup(&w->creds, cfg, w->http, &w->guard, err, errlen) != 0) {
+        w->exit_code = CLW_EXIT_CONFIG;
+        return -1;
+    }
+    if (cfg->api_coalesce_max_instances > SAFE_CALL_INSTANCES)
+        CLW_WARN("api.coalesce.max_instances = %" PRId64 ": no documentation says the API takes "
+                 "more than %d instance ids in one call; calls it refuses for their length are "
+                 "split",
+                 (int64_t)cfg->api_coalesce_max_instances, SAFE_CALL_INSTANCES);
+    clw_flow_init(&w->flow, w->eos, &w->sched, &w->parts, &w->pub, &w->txn, w->metrics);
+    if (clw_sched_init(&w->sched, cfg, w->api, w->creds.creds, w->http, &w->guard, &w->flow.events,
+                       err, errlen) != 0)
+        return -1;
+    if (cfg->metrics_listen[0] != '\0') {
+        w->httpd = clw_httpd_start(cfg->metrics_listen, w->metrics, err, errlen);
+        if (w->httpd == NULL)
+            return -1;
+        const char *colon = strrchr(cfg->metrics_listen, ':');
+        int host_len = colon ? (int)(colon - cfg->metrics_listen) : 0;
+        CLW_INFO("metrics listening on %.*s:%d", host_len, cfg->metrics_listen,
+                 clw_httpd_port(w->httpd));
+    }
     struct clw_kafka_handlers h = {
         .arg = w,
-        .message = clw_worker_on_message,
-        .assigned = clw_worker_on_assigned,
-        .revoked = clw_worker_on_revoked,
-        .delivered = clw_worker_on_delivered,
+        .message = on_message,
+        .assigned = on_assigned,
+        .revoked = on_revoked,
+        .delivered = on_delivered,
         .fatal = on_fatal,
     };
     w->kafka = clw_kafka_new(cfg, &h, err, errlen);
-    return w->kafka != NULL ? 0 : -1;
+    if (w->kafka == NULL)
+        return -1;
+    clw_parts_init(&w->parts, cfg, w->kafka, w->metrics, &w->guard, w->eos);
+    clw_txn_init(&w->txn, w->eos, w->kafka, &w->parts, &w->flow.events);
+    clw_publish_init(&w->pub, cfg, w->kafka, w->metrics, &w->txn, &w->guard, &w->flow.events);
+    clw_intake_init(&w->intake, cfg, &w->parts, w->metrics, &w->flow.events);
+    uint64_t seed = seed_rng();
+    clw_verdict_init(&w->verdict, seed, cfg, &w->flow.events, &w->sched, &w->guard, w->metrics);
+    clw_calls_init(&w->calls, seed ^ 0x9e3779b97f4a7c15ull, cfg, w->api, w->http, w->metrics,
+                   &w->sched, &w->guard, &w->creds, &w->verdict);
+    w->opened = 1;
+    return 0;
+}
+
+void clw_worker_close(struct worker *w)
+{
+    if (w->kafka != NULL) {
+        if (w->subscribed) {
+            if (w->exit_code != CLW_EXIT_FATAL && !w->eos) {
+                /* Every stored offset reaches the coordinator before the group is left. */
+                struct part **list = NULL;
+                long n = clw_parts_list(&w->parts, &list);
+                if (n >= 0)
+                    commit_stored(w, list, (size_t)n);
+                free(list);
+            }
+            /* Leaving the group runs the revoke handler, which forgets every partition. */
+            clw_kafka_close(w->kafka, 5000);
+        }
+        /* Whatever the close could not forget (no assignment callbacks ran). */
+        if (w->opened)
+            forget_all(w);
+        /* Outcomes the close could not get acknowledged are dropped, so that the jobs waiting
+         * for their reports are freed: their offsets were never committed. */
+        clw_kafka_purge(w->kafka, 1000);
+        clw_kafka_free(w->kafka);
+    }
+    if (w->httpd != NULL)
+        clw_httpd_stop(w->httpd);
+    clw_http_free(w->http);
+    if (w->opened) {
+        clw_txn_fini(&w->txn);
+        clw_publish_fini(&w->pub);
+        clw_parts_fini(&w->parts);
+    }
+    clw_sched_fini(&w->sched);
+    clw_metrics_free(w->metrics);
+    clw_creds_stage_fini(&w->creds);
+    clw_api_free(w->api);
 }
 
 /* Stop: pause fetching, finish what must be finished (calls already sent, and every request
@@ -257,105 +557,88 @@ static void drain(struct worker *w)
     w->stopping = 1;
     if (w->exit_code == CLW_EXIT_FATAL)
         return; /* the clients are unusable: nothing more can be published or committed */
-    clw_worker_sync_all_pauses(w);
+    clw_parts_set_stopping(&w->parts, 1);
+    if (w->exit_code == CLW_EXIT_WORKER_FAULT)
+        abandon_held(w);
     CLW_INFO("stopping: %zu call(s) in flight", w->sched.running);
-    struct part **list = calloc(w->n_parts ? w->n_parts : 1, sizeof(*list));
-    if (list == NULL)
+    struct part **list = NULL;
+    long n = clw_parts_list(&w->parts, &list);
+    if (n < 0)
         return; /* nothing drained: whatever is uncommitted is redone after the restart */
-    size_t n = 0;
-    for (size_t i = 0; i < w->n_parts; i++)
-        if (w->parts[i] != NULL)
-            list[n++] = w->parts[i];
     int64_t deadline = clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms;
-    clw_worker_drain_parts(w, list, n, deadline);
+    drain_parts(w, list, (size_t)n, deadline);
     free(list);
-    if (w->eos) {
-        int64_t least = clw_clock_mono_ms() + TXN_SETTLE_MS;
-        clw_worker_txn_settle(w, deadline > least ? deadline : least);
-    }
-}
-
-static void teardown(struct worker *w)
-{
-    if (w->kafka != NULL) {
-        if (w->exit_code != CLW_EXIT_FATAL && !w->eos) {
-            /* Every stored offset reaches the coordinator before the group is left. */
-            struct part **list = calloc(w->n_parts ? w->n_parts : 1, sizeof(*list));
-            size_t n = 0;
-            for (size_t i = 0; list != NULL && i < w->n_parts; i++)
-                if (w->parts[i] != NULL)
-                    list[n++] = w->parts[i];
-            if (list != NULL)
-                clw_worker_commit_stored(w, list, n);
-            free(list);
+    if (!w->eos)
+        return;
+    /* Exactly-once: commit what the drain finished, turning the loop until the transaction
+     * ended or the deadline. */
+    int64_t least = clw_clock_mono_ms() + TXN_SETTLE_MS;
+    if (deadline < least)
+        deadline = least;
+    for (;;) {
+        if (w->exit_code == CLW_EXIT_FATAL)
+            return; /* the clients are unusable */
+        clw_txn_commit_now(&w->txn);
+        if (clw_txn_idle(&w->txn))
+            return;
+        int64_t left = deadline - clw_clock_mono_ms();
+        if (left <= 0) {
+            CLW_WARN("stopping before the Kafka transaction ended; its outcomes are published "
+                     "again by the next owner");
+            return;
         }
-        /* Leaving the group runs the revoke handler, which forgets every partition. */
-        clw_kafka_close(w->kafka, 5000);
-        /* Whatever the close could not forget (no assignment callbacks ran). */
-        for (size_t i = 0; i < w->n_parts; i++)
-            if (w->parts[i] != NULL)
-                clw_worker_forget_part(w, w->parts[i]);
-        /* Outcomes the close could not get acknowledged are dropped, so that the jobs waiting
-         * for their reports are freed: their offsets were never committed. */
-        clw_kafka_purge(w->kafka, 1000);
-        clw_kafka_free(w->kafka);
+        turn(w, 0, left < 100 ? (int)left : 100);
     }
-    if (w->httpd != NULL)
-        clw_httpd_stop(w->httpd);
-    clw_http_free(w->http);
-    clw_sched_fini(w);
-    clw_timers_free(&w->timers);
-    clw_metrics_free(w->metrics);
-    clw_creds_free(w->creds);
-    clw_api_free(w->api);
-    free(w->parts);
-    free(w->txn_ids); /* a commit that did not end before the stop */
-    free(w->txn_offs);
 }
 
 int clw_worker_run(struct clw_config *cfg, const struct clw_worker_io *io)
 {
-    struct worker w;
-    memset(&w, 0, sizeof(w));
-    w.cfg = cfg;
-    w.io = io;
+    struct worker *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        CLW_ERROR("cannot start: out of memory");
+        return CLW_EXIT_FATAL;
+    }
     char err[512];
-    if (setup(&w, err, sizeof(err)) != 0) {
-        int code = w.exit_code == CLW_EXIT_CONFIG ? CLW_EXIT_CONFIG : CLW_EXIT_FATAL;
+    if (clw_worker_open(w, cfg, io, err, sizeof(err)) != 0) {
+        int code = w->exit_code == CLW_EXIT_CONFIG ? CLW_EXIT_CONFIG : CLW_EXIT_FATAL;
         if (code == CLW_EXIT_CONFIG)
             CLW_ERROR("configuration error: %s", err);
         else
             CLW_ERROR("cannot start: %s", err);
-        teardown(&w);
+        clw_worker_close(w);
+        free(w);
         return code;
     }
-    if (await_output_topics(&w) != 0) {
-        teardown(&w);
-        return w.exit_code;
+    int code = CLW_EXIT_OK;
+    if (await_output_topics(w) != 0 || (w->eos && start_transactions(w) != 0)) {
+        code = w->exit_code;
+        clw_worker_close(w);
+        free(w);
+        return code;
     }
-    if (w.eos && start_transactions(&w) != 0) {
-        teardown(&w);
-        return w.exit_code;
-    }
-    clw_metrics_set_producer_ok(w.metrics, 1);
-    if (clw_kafka_subscribe(w.kafka, err, sizeof(err)) != 0) {
+    clw_metrics_set_producer_ok(w->metrics, 1);
+    w->subscribed = 1;
+    if (clw_kafka_subscribe(w->kafka, err, sizeof(err)) != 0) {
         CLW_ERROR("%s", err);
-        teardown(&w);
+        w->exit_code = CLW_EXIT_FATAL;
+        clw_worker_close(w);
+        free(w);
         return CLW_EXIT_FATAL;
     }
     CLW_INFO("classiclink-worker %s consuming %s (group %s), publishing to %s, API %s%s",
              CLW_VERSION, cfg->topic_requests, cfg->kafka_group_id, cfg->topic_results,
-             clw_api_https(w.api) ? "https://" : "http://", clw_api_host(w.api));
-    while (!*io->stop && !w.stopping) {
+             clw_api_https(w->api) ? "https://" : "http://", clw_api_host(w->api));
+    while (!*io->stop && !w->stopping) {
         if (*io->hup) {
             *io->hup = 0;
-            handle_hup(&w);
+            handle_hup(w);
         }
-        clw_worker_turn(&w, 1, IDLE_WAIT_MS);
+        turn(w, 1, IDLE_WAIT_MS);
     }
-    drain(&w);
-    int code = w.exit_code;
-    teardown(&w);
+    drain(w);
+    code = w->exit_code;
+    clw_worker_close(w);
+    free(w);
     CLW_INFO("stopped");
     return code;
 }

@@ -1,319 +1,153 @@
-/* Worker calls: starting an attempt (signed through the API client, sent by the HTTP adapter),
- * taking its answer to the verdict, worker faults, probes and the circuit breaker. */
-#include <inttypes.h>
+/* Calls: starting an attempt (signed through the API client, sent by the HTTP adapter) and
+ * taking its answer to the verdict. What the answer says about the service goes to the guard
+ * (circuit breaker, probes, worker faults) and to the rate limiter (throttling). */
+#include "worker_call.h"
+
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "clw/alloc.h"
 #include "clw/backoff.h"
 #include "clw/classify.h"
 #include "clw/clock.h"
-#include "worker_internal.h"
+#include "clw/log.h"
 
-/* Consecutive transient failures (across at least two instances) that open the circuit. */
-#define CIRCUIT_THRESHOLD 20
-
-int64_t clw_worker_paused_total(const struct worker *w, int64_t now)
+void clw_calls_init(struct calls *c, uint64_t seed, const struct clw_config *cfg,
+                    struct clw_api *api, struct clw_http *http, struct clw_metrics *metrics,
+                    struct sched *sched, struct guard *guard, struct credstage *creds,
+                    struct verdict *verdict)
 {
-    return w->paused_total + (w->paused_since >= 0 ? now - w->paused_since : 0);
-}
-
-/* Starts or ends the paused-time clock when any pause reason changes. */
-void clw_worker_pause_update(struct worker *w, int64_t now)
-{
-    int paused = w->fault_active || w->circuit_open || w->publish_stuck || w->creds_fault;
-    if (paused && w->paused_since < 0) {
-        w->paused_since = now;
-    } else if (!paused && w->paused_since >= 0) {
-        w->paused_total += now - w->paused_since;
-        w->paused_since = -1;
-    }
-    clw_worker_sync_all_pauses(w);
-}
-
-/* The metrics state changes before the log line, so that whoever reads the log and then asks
- * /readyz sees the new state. */
-static void set_fault(struct worker *w, int on, const char *reason, int64_t now)
-{
-    w->fault_active = on;
-    if (on) {
-        snprintf(w->fault_reason, sizeof(w->fault_reason), "%s", reason);
-        w->next_probe_mono = now + w->cfg->retry_max_backoff_ms;
-        clw_metrics_set_paused(w->metrics, CLW_PAUSE_WORKER_FAULT, 1, w->fault_reason);
-        CLW_ERROR("worker fault: %s; pausing all partitions, probing every %" PRId64 " ms",
-                  w->fault_reason, w->cfg->retry_max_backoff_ms);
-    } else {
-        clw_metrics_set_paused(w->metrics, CLW_PAUSE_WORKER_FAULT, 0, NULL);
-        CLW_WARN("worker fault cleared (%s); resuming", w->fault_reason);
-        w->fault_reason[0] = '\0';
-        clw_sched_unhold_all(w);
-    }
-    clw_worker_pause_update(w, now);
-}
-
-static void set_circuit(struct worker *w, int open, int64_t now)
-{
-    w->circuit_open = open;
-    clw_metrics_set_paused(w->metrics, CLW_PAUSE_CIRCUIT_OPEN, open,
-                           open ? "consecutive transient API failures" : NULL);
-    if (open) {
-        w->circuit_since = now;
-        w->probe_interval = w->cfg->retry_initial_backoff_ms;
-        w->next_probe_mono = now + w->probe_interval;
-        CLW_ERROR("circuit open after %d consecutive transient failures; probing after %" PRId64
-                  " ms, then less often",
-                  w->transient_streak, w->probe_interval);
-    } else {
-        CLW_WARN("circuit closed");
-    }
-    clw_worker_pause_update(w, now);
-}
-
-/* The longest wait between two probes of an open circuit, growing with the outage: 4 s for
- * its first minute (an API back after an outage of up to a minute is seen within about 5 s),
- * then a fifteenth of the time open, up to retry.max_backoff_ms. */
-#define PROBE_CAP_MIN_MS  4000
-#define PROBE_CAP_DIVISOR 15
-
-static int64_t probe_cap(const struct worker *w, int64_t now)
-{
-    int64_t cap = (now - w->circuit_since) / PROBE_CAP_DIVISOR;
-    if (cap < PROBE_CAP_MIN_MS)
-        cap = PROBE_CAP_MIN_MS;
-    if (cap > w->cfg->retry_max_backoff_ms)
-        cap = w->cfg->retry_max_backoff_ms;
-    return cap;
-}
-
-/* A probe of the open circuit failed: the next one waits twice as long, up to the cap. */
-static void probe_failed(struct worker *w, int64_t now)
-{
-    int64_t cap = probe_cap(w, now);
-    w->probe_interval = w->probe_interval * 2 < cap ? w->probe_interval * 2 : cap;
-    if (w->probe_interval < 1)
-        w->probe_interval = 1;
-    w->next_probe_mono = now + w->probe_interval;
-}
-
-void clw_worker_probe_lost(struct worker *w)
-{
-    w->probe_in_flight = 0;
-    w->next_probe_mono = clw_clock_mono_ms();
-}
-
-/* A transient failure of an Attach/Detach call that says the service is in trouble: the streak
- * spans two instances once a call carries two, or two calls start with different ones. */
-static void note_transient(struct worker *w, const struct call *call, int64_t now)
-{
-    const char *key = call->n_sent_ids > 0 ? call->sent_ids[0] : "";
-    if (w->transient_streak == 0) {
-        snprintf(w->streak_key, sizeof(w->streak_key), "%s", key);
-        w->streak_distinct = call->n_sent_ids > 1;
-    } else if (call->n_sent_ids > 1 || strcmp(w->streak_key, key) != 0) {
-        w->streak_distinct = 1;
-    }
-    w->transient_streak++;
-    if (!w->circuit_open && w->transient_streak >= CIRCUIT_THRESHOLD && w->streak_distinct)
-        set_circuit(w, 1, now);
-}
-
-/* An answer that says the service works ends the streak; only a probe's closes the circuit
- * (a call sent before the outage may still come back with a success). */
-static void note_not_transient(struct worker *w, int was_probe, int64_t now)
-{
-    w->transient_streak = 0;
-    if (w->circuit_open && was_probe)
-        set_circuit(w, 0, now);
-}
-
-void clw_worker_fault(struct worker *w, struct call *call, const char *reason, int64_t now)
-{
-    if (w->cfg->api_on_worker_fault == CLW_FAULT_EXIT) {
-        CLW_ERROR("worker fault: %s; exiting (api.on_worker_fault = exit)", reason);
-        w->exit_code = CLW_EXIT_WORKER_FAULT;
-        w->stopping = 1;
-        while (call->n_members > 0)
-            clw_job_abandon(w, call->members[call->n_members - 1]);
-        clw_sched_end_if_empty(w, call);
-        return;
-    }
-    clw_sched_hold(w, call);
-    if (!w->fault_active)
-        set_fault(w, 1, reason, now);
-}
-
-void clw_worker_retry(struct worker *w, struct call *call, int64_t delay, int64_t now)
-{
-    clw_metrics_retry(w->metrics);
-    clw_sched_backoff(w, call, now + delay);
-}
-
-/* Copies what the attempt carries into call->sent_*: every instance id, in member order, and
- * the number of members. Returns 0, or -1 when out of memory. */
-static int snapshot_sent(struct call *call)
-{
-    size_t bytes = 0;
-    for (size_t i = 0; i < call->n_members; i++) {
-        const struct clw_request *req = &call->members[i]->req;
-        for (size_t j = 0; j < req->n_instances; j++)
-            bytes += strlen(req->instance_ids[j]) + 1;
-    }
-    clw_sched_forget_sent(call);
-    call->sent_buf = clw_malloc(bytes ? bytes : 1);
-    call->sent_ids = clw_malloc((call->n_instances ? call->n_instances : 1) * sizeof(char *));
-    if (call->sent_buf == NULL || call->sent_ids == NULL) {
-        clw_sched_forget_sent(call);
-        return -1;
-    }
-    char *p = call->sent_buf;
-    size_t k = 0;
-    for (size_t i = 0; i < call->n_members; i++) {
-        const struct clw_request *req = &call->members[i]->req;
-        for (size_t j = 0; j < req->n_instances; j++) {
-            size_t len = strlen(req->instance_ids[j]) + 1;
-            memcpy(p, req->instance_ids[j], len);
-            call->sent_ids[k++] = p;
-            p += len;
-        }
-    }
-    call->n_sent_ids = k;
-    call->n_sent_members = call->n_members;
-    return 0;
+    *c = (struct calls){
+        .rng = seed,
+        .cfg = cfg,
+        .api = api,
+        .http = http,
+        .metrics = metrics,
+        .sched = sched,
+        .guard = guard,
+        .creds = creds,
+        .verdict = verdict,
+    };
 }
 
 /* Signs and sends the call's next attempt (fresh Timestamp and Nonce). Returns 0 or -1. */
-static int start(struct worker *w, struct call *call, int64_t now)
+static int start(struct calls *c, struct call *call, int64_t now)
 {
-    const struct clw_config *cfg = w->cfg;
     struct clw_api_call ac = {
-        .op = clw_call_op(call),
+        .op = clw_callobj_op(call),
         .region = call->region,
         .vpc_id = call->vpc_id,
-        .offset = call->links_offset,
-        .task_id = call->task_id,
+        .offset = call->plan.links_offset,
+        .task_id = call->plan.task_id,
     };
     if (call->kind == CALL_ACTION) {
-        if (snapshot_sent(call) != 0)
+        if (clw_callobj_snapshot(call) != 0)
             return -1;
         ac.instance_ids = call->sent_ids;
         ac.n_instances = call->n_sent_ids;
     }
     struct clw_api_creds creds;
     struct clw_api_request req;
-    uint64_t nonce = (clw_rand_next(&w->rng) >> 2) + 1;
+    uint64_t nonce = (clw_rand_next(&c->rng) >> 2) + 1;
     int64_t wall = clw_clock_wall_ms();
-    int rc = clw_creds_get(w->creds, cfg, wall, &creds, &call->creds_gen);
+    int rc = clw_creds_get(c->creds->creds, c->cfg, wall, &creds, &call->att.creds_gen);
     if (rc == 0)
-        rc = clw_api_build(w->api, &ac, &creds, wall / 1000, nonce, &req);
+        rc = clw_api_build(c->api, &ac, &creds, wall / 1000, nonce, &req);
     if (rc != 0)
         return -1;
-    rc = clw_http_submit(w->http, req.url, req.body, (const char *const *)req.headers, call);
+    rc = clw_http_submit(c->http, req.url, req.body, (const char *const *)req.headers, call);
     clw_api_request_free(&req);
     if (rc != 0)
         return -1;
-    call->attempts++;
-    call->started_mono = now;
+    clw_callobj_attempted(call);
+    call->att.started_mono = now;
     if (call->kind == CALL_ACTION) {
-        int64_t paused = clw_worker_paused_total(w, now);
+        int64_t paused = clw_guard_paused_total(c->guard, now);
         for (size_t i = 0; i < call->n_members; i++) {
             struct job *job = call->members[i];
-            job->attempts++;
-            if (job->first_mono < 0) {
-                job->first_mono = now; /* the request's budget starts with its first attempt */
-                job->paused_base = paused;
+            job->att.attempts++;
+            if (!job->att.started) {
+                /* The request's retry budget starts with its own first attempt. */
+                job->att.started = 1;
+                job->att.first_mono = now;
+                job->att.paused_base = paused;
             }
         }
-        clw_metrics_call_requests(w->metrics, call->n_members);
+        clw_metrics_call_requests(c->metrics, call->n_members);
     }
     return 0;
 }
 
-/* Starts calls while the scheduler hands them out. Under a worker fault or an open circuit
- * only one probe call runs per retry.max_backoff_ms. */
-void clw_worker_dispatch(struct worker *w, int64_t now)
+void clw_calls_dispatch(struct calls *c, int64_t now)
 {
-    struct call *call;
-    if (!clw_worker_creds_ready(w, clw_clock_wall_ms()))
+    if (!clw_creds_stage_ready(c->creds, clw_clock_wall_ms()))
         return; /* nothing to sign with (yet, or a refresh is due at once) */
-    while ((call = clw_sched_next(w, now)) != NULL) {
-        if (start(w, call, now) != 0) {
+    for (;;) {
+        enum guard_start mode = clw_guard_start_mode(c->guard, now);
+        struct call *call = clw_sched_next(c->sched, mode, now);
+        if (call == NULL)
+            break;
+        call->att.probe = mode == GUARD_START_PROBE || mode == GUARD_START_HELD;
+        if (start(c, call, now) != 0) {
             CLW_WARN("cannot start an API call (out of memory); retrying");
-            call->probe = 0;
-            clw_sched_unstart(w, call);
+            call->att.probe = 0;
+            clw_sched_unstart(c->sched, call);
             break;
         }
-        if (call->probe) {
-            w->probe_in_flight = 1;
-            if (w->fault_active)
-                w->next_probe_mono = now + w->cfg->retry_max_backoff_ms;
-        }
+        if (call->att.probe)
+            clw_guard_probe_started(c->guard, now);
     }
-    clw_metrics_set_inflight(w->metrics, (long)w->sched.running);
+    clw_metrics_set_inflight(c->metrics, (long)c->sched->running);
 }
 
-void clw_worker_on_http_done(void *opaque, const struct clw_http_response *resp, void *arg)
+void clw_calls_answered(struct calls *c, struct call *call, const struct clw_http_response *resp)
 {
-    struct worker *w = arg;
-    if (opaque == &w->creds_in_flight) {
-        clw_worker_creds_done(w, resp);
-        return;
-    }
-    struct call *call = opaque;
     int64_t now = clw_clock_mono_ms();
-    clw_sched_answered(w, call);
     struct clw_answer ans;
     memset(&ans, 0, sizeof(ans));
-    if (clw_api_parse(w->api, resp->transport, resp->status, resp->body, resp->body_len,
+    if (clw_api_parse(c->api, resp->transport, resp->status, resp->body, resp->body_len,
                       resp->retry_after_ms, &ans) != 0)
         CLW_WARN("out of memory reading an API answer; treating it as undecodable");
     const char *why = "";
     enum clw_class cls = clw_classify(&ans, &why);
-    const char *action = clw_api_action(w->api, clw_call_op(call));
-    clw_metrics_api_call(w->metrics, action, clw_class_name(cls), ans.has_code ? ans.code : -1,
-                         ans.http_status, (double)(now - call->started_mono) / 1000.0);
-    int was_probe = call->probe;
-    call->probe = 0;
-    if (was_probe)
-        w->probe_in_flight = 0;
+    int throttled = clw_classify_throttled(&ans);
+    clw_sched_answered(c->sched, call, throttled);
+    const char *action = clw_api_action(c->api, clw_callobj_op(call));
+    clw_metrics_api_call(c->metrics, action, clw_class_name(cls), ans.has_code ? ans.code : -1,
+                         ans.http_status, (double)(now - call->att.started_mono) / 1000.0);
+    int was_probe = call->att.probe;
+    call->att.probe = 0;
     CLW_DEBUG("%s for %zu request(s), attempt %d: %s (%s)", action, call->n_members, call->attempts,
               clw_class_name(cls), why);
-    if (clw_worker_creds_refused(w, call, &ans)) {
+    if (clw_creds_stage_refused(c->creds, call->att.creds_gen, &ans)) {
         /* Signed with credentials that were replaced, or are being: sign it again. */
+        if (was_probe)
+            clw_guard_probe_lost(c->guard, now);
         clw_answer_free(&ans);
-        clw_sched_queue(w, call, 1);
+        clw_sched_queue(c->sched, call, 1);
         return;
     }
-    if (cls != CLW_CLASS_WORKER_FAULT && was_probe && w->fault_active)
-        set_fault(w, 0, NULL, now);
-    int throttled = clw_classify_throttled(&ans);
-    if (throttled || ans.body_json) {
-        /* An answer from the API itself: it counts toward what the quota admits. */
-        char key[512];
-        clw_sched_rate_key(w, call, key, sizeof(key));
-        clw_ratelimit_answered(w->sched.rl, key, now, throttled,
-                               throttled ? ans.retry_after_ms : -1);
-    }
-    if (!throttled)
-        call->fresh = 0;
+    if (throttled || ans.body_json) /* an answer from the API itself: it counts for the quota */
+        clw_sched_rate_answer(c->sched, call, now, throttled, throttled ? ans.retry_after_ms : -1);
     /* The circuit breaker counts what says the service is down: not throttling ("slower",
      * contract section 8) and not a resource lock (about one resource, not the service). */
-    int outage = cls == CLW_CLASS_TRANSIENT && !throttled && !clw_classify_resource_busy(&ans);
-    if (call->kind == CALL_ACTION && outage)
-        note_transient(w, call, now);
-    else if (!outage)
-        note_not_transient(w, was_probe, now);
-    if (was_probe && w->circuit_open)
-        probe_failed(w, now);
+    struct guard_answer ga = {
+        .action = call->kind == CALL_ACTION,
+        .probe = was_probe,
+        .fault = cls == CLW_CLASS_WORKER_FAULT,
+        .outage = cls == CLW_CLASS_TRANSIENT && !throttled && !clw_classify_resource_busy(&ans),
+        .instance_ids = call->sent_ids,
+        .n_instances = call->n_sent_ids,
+    };
+    clw_guard_answered(c->guard, &ga, now);
     switch (call->kind) {
     case CALL_ACTION:
-        clw_verdict_action(w, call, &ans, cls, why, resp->sent, now);
+        clw_verdict_action(c->verdict, call, &ans, cls, why, resp->sent, now);
         break;
     case CALL_LINKS:
-        clw_verdict_links(w, call, &ans, cls, now);
+        clw_verdict_links(c->verdict, call, &ans, cls, now);
         break;
     case CALL_TASK:
-        clw_verdict_task(w, call, &ans, cls, now);
+        clw_verdict_task(c->verdict, call, &ans, cls, now);
         break;
     }
 }

@@ -1,6 +1,8 @@
-/* Worker credentials: the chain's source at start; temporary credentials fetched and refreshed
+/* The credentials stage: the chain's source at start; temporary credentials fetched and refreshed
  * through the HTTP adapter like any call, never blocking the loop; calls signed with old
- * credentials signed again; the credentials pause when they expire unrefreshed. */
+ * credentials signed again; an expiry that cannot be repaired is the guard's pause. */
+#include "worker_creds.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +11,8 @@
 #include "clw/classify.h"
 #include "clw/clock.h"
 #include "clw/sign.h"
-#include "worker_internal.h"
+#include "clw/log.h"
+#include "clw/worker.h"
 
 /* Retries of a failed refresh: 1 s, doubling up to retry.max_backoff_ms. */
 #define CREDS_RETRY_FIRST_MS 1000
@@ -156,170 +159,159 @@ int clw_worker_describe_credentials(const struct clw_config *cfg, char *out, siz
 
 /* ---- in the loop ----------------------------------------------------------------------------- */
 
-int clw_worker_creds_setup(struct worker *w, char *err, size_t errlen)
+int clw_creds_stage_setup(struct credstage *c, const struct clw_config *cfg, struct clw_http *http,
+                          struct guard *guard, char *err, size_t errlen)
 {
-    w->creds = resolve(w->cfg, err, errlen);
-    if (w->creds == NULL)
+    memset(c, 0, sizeof(*c));
+    c->cfg = cfg;
+    c->http = http;
+    c->guard = guard;
+    c->creds = resolve(cfg, err, errlen);
+    if (c->creds == NULL)
         return -1;
     char desc[512];
-    clw_creds_describe(w->creds, desc, sizeof(desc));
+    clw_creds_describe(c->creds, desc, sizeof(desc));
     CLW_INFO("credentials: %s", desc);
     return 0;
 }
 
-/* The pause when temporary credentials expired (or never came) and cannot be refreshed. State
- * before the log line, as for worker faults. */
-static void set_creds_fault(struct worker *w, int on, const char *why, int64_t now)
+void clw_creds_stage_fini(struct credstage *c)
 {
-    if (w->creds_fault == on)
-        return;
-    w->creds_fault = on;
-    if (on) {
-        char detail[300];
-        snprintf(detail, sizeof(detail), "credentials: %s", why);
-        clw_metrics_set_paused(w->metrics, CLW_PAUSE_CREDENTIALS, 1, detail);
-        if (w->cfg->api_on_worker_fault == CLW_FAULT_EXIT) {
-            CLW_ERROR("worker fault: %s; exiting (api.on_worker_fault = exit)", detail);
-            w->exit_code = CLW_EXIT_WORKER_FAULT;
-            w->stopping = 1;
-        } else {
-            CLW_ERROR("worker fault: %s; pausing all partitions until a refresh succeeds", detail);
-        }
-    } else {
-        clw_metrics_set_paused(w->metrics, CLW_PAUSE_CREDENTIALS, 0, NULL);
-        CLW_WARN("credentials refreshed; resuming");
-    }
-    clw_worker_pause_update(w, now);
+    clw_creds_free(c->creds);
+    c->creds = NULL;
 }
 
-int clw_worker_creds_ready(const struct worker *w, int64_t now_wall)
+int clw_creds_stage_ready(const struct credstage *c, int64_t now_wall)
 {
-    struct clw_api_creds c;
+    struct clw_api_creds cur;
     unsigned gen;
-    return !w->creds_fault && !w->creds_forced &&
-           clw_creds_get(w->creds, w->cfg, now_wall, &c, &gen) == 0;
+    return !clw_guard_creds_blocked(c->guard) && !c->forced &&
+           clw_creds_get(c->creds, c->cfg, now_wall, &cur, &gen) == 0;
 }
 
-void clw_worker_creds_tick(struct worker *w, int64_t now)
+int clw_creds_stage_owns(const struct credstage *c, const void *opaque)
 {
-    if (!clw_creds_temporary(w->creds) || w->creds_in_flight)
+    return opaque == &c->in_flight;
+}
+
+void clw_creds_stage_tick(struct credstage *c, int64_t now)
+{
+    if (!clw_creds_temporary(c->creds) || c->in_flight)
         return;
     int64_t wall = clw_clock_wall_ms();
     struct clw_api_creds cur;
     unsigned gen;
-    int have = clw_creds_get(w->creds, w->cfg, wall, &cur, &gen) == 0;
-    if (!have && clw_creds_expiry_ms(w->creds) >= 0 && !w->creds_fault)
-        set_creds_fault(w, 1, w->creds_why[0] ? w->creds_why : "expired before a refresh", now);
-    int due = w->creds_forced || clw_creds_refresh_at_ms(w->creds) <= wall;
-    if (!due || now < w->creds_retry_mono)
+    int have = clw_creds_get(c->creds, c->cfg, wall, &cur, &gen) == 0;
+    if (!have && clw_creds_expiry_ms(c->creds) >= 0 && !clw_guard_creds_blocked(c->guard))
+        clw_guard_creds_fault(c->guard, 1, c->why[0] ? c->why : "expired before a refresh", now);
+    int due = c->forced || clw_creds_refresh_at_ms(c->creds) <= wall;
+    if (!due || now < c->retry_mono)
         return;
     struct clw_api_request req;
     char err[256];
-    if (clw_creds_request(w->creds, wall, &req, err, sizeof(err)) == 0 &&
-        clw_http_submit(w->http, req.url, req.body, (const char *const *)req.headers,
-                        &w->creds_in_flight) == 0) {
-        w->creds_in_flight = 1;
+    if (clw_creds_request(c->creds, wall, &req, err, sizeof(err)) == 0 &&
+        clw_http_submit(c->http, req.url, req.body, (const char *const *)req.headers,
+                        &c->in_flight) == 0) {
+        c->in_flight = 1;
     } else {
-        snprintf(w->creds_why, sizeof(w->creds_why), "%s", err);
-        w->creds_retry_mono = now + CREDS_RETRY_FIRST_MS;
+        snprintf(c->why, sizeof(c->why), "%s", err);
+        c->retry_mono = now + CREDS_RETRY_FIRST_MS;
         CLW_WARN("cannot refresh credentials: %s", err);
     }
     clw_api_request_free(&req);
 }
 
-int64_t clw_worker_creds_wait_ms(const struct worker *w, int64_t now, int64_t max_ms)
+int64_t clw_creds_stage_wait_ms(const struct credstage *c, int64_t now, int64_t max_ms)
 {
-    if (!clw_creds_temporary(w->creds) || w->creds_in_flight)
+    if (!clw_creds_temporary(c->creds) || c->in_flight)
         return max_ms;
-    int64_t wait = clw_creds_refresh_at_ms(w->creds) - clw_clock_wall_ms();
-    if (w->creds_forced)
+    int64_t wait = clw_creds_refresh_at_ms(c->creds) - clw_clock_wall_ms();
+    if (c->forced)
         wait = 0;
-    if (w->creds_retry_mono - now > wait)
-        wait = w->creds_retry_mono - now;
+    if (c->retry_mono - now > wait)
+        wait = c->retry_mono - now;
     /* Expiry must be noticed even while nothing else happens. */
-    int64_t expiry = clw_creds_expiry_ms(w->creds);
-    if (expiry >= 0 && !w->creds_fault && expiry - clw_clock_wall_ms() < wait)
+    int64_t expiry = clw_creds_expiry_ms(c->creds);
+    if (expiry >= 0 && !clw_guard_creds_blocked(c->guard) && expiry - clw_clock_wall_ms() < wait)
         wait = expiry - clw_clock_wall_ms();
     if (wait < 0)
         wait = 0;
     return wait < max_ms ? wait : max_ms;
 }
 
-void clw_worker_creds_done(struct worker *w, const struct clw_http_response *resp)
+void clw_creds_stage_done(struct credstage *c, const struct clw_http_response *resp)
 {
     int64_t now = clw_clock_mono_ms();
     int64_t wall = clw_clock_wall_ms();
     char err[256];
-    w->creds_in_flight = 0;
-    int rc = clw_creds_answer(w->creds, resp->transport, resp->status, resp->body, resp->body_len,
+    c->in_flight = 0;
+    int rc = clw_creds_answer(c->creds, resp->transport, resp->status, resp->body, resp->body_len,
                               wall, err, sizeof(err));
     if (rc == 1) {
-        w->creds_retry_mono = now; /* the role is known now: its credentials next */
+        c->retry_mono = now; /* the role is known now: its credentials next */
         return;
     }
     if (rc == 0) {
         char until[CLW_RFC3339_LEN];
-        format_wall(clw_creds_expiry_ms(w->creds), until);
+        format_wall(clw_creds_expiry_ms(c->creds), until);
         CLW_INFO("credentials refreshed; they expire at %s", until);
-        w->creds_failures = 0;
-        w->creds_forced = 0;
-        w->creds_retry_mono = 0;
-        w->creds_why[0] = '\0';
-        set_creds_fault(w, 0, NULL, now);
+        c->failures = 0;
+        c->forced = 0;
+        c->retry_mono = 0;
+        c->why[0] = '\0';
+        clw_guard_creds_fault(c->guard, 0, NULL, now);
         return;
     }
-    w->creds_failures++;
+    c->failures++;
     int64_t delay = CREDS_RETRY_FIRST_MS;
-    for (int i = 1; i < w->creds_failures && delay < w->cfg->retry_max_backoff_ms; i++)
+    for (int i = 1; i < c->failures && delay < c->cfg->retry_max_backoff_ms; i++)
         delay *= 2;
-    if (delay > w->cfg->retry_max_backoff_ms)
-        delay = w->cfg->retry_max_backoff_ms;
-    w->creds_retry_mono = now + delay;
-    snprintf(w->creds_why, sizeof(w->creds_why), "%s", err);
+    if (delay > c->cfg->retry_max_backoff_ms)
+        delay = c->cfg->retry_max_backoff_ms;
+    c->retry_mono = now + delay;
+    snprintf(c->why, sizeof(c->why), "%s", err);
     struct clw_api_creds cur;
     unsigned gen;
-    if (clw_creds_get(w->creds, w->cfg, wall, &cur, &gen) == 0 && !w->creds_forced) {
+    if (clw_creds_get(c->creds, c->cfg, wall, &cur, &gen) == 0 && !c->forced) {
         char until[CLW_RFC3339_LEN];
-        format_wall(clw_creds_expiry_ms(w->creds), until);
+        format_wall(clw_creds_expiry_ms(c->creds), until);
         CLW_WARN("cannot refresh credentials (%s); keeping the current ones until %s, retrying "
                  "in %" PRId64 " ms",
                  err, until, delay);
     } else {
-        set_creds_fault(w, 1, err, now);
+        clw_guard_creds_fault(c->guard, 1, err, now);
         CLW_WARN("cannot get credentials (%s); retrying in %" PRId64 " ms", err, delay);
     }
 }
 
-int clw_worker_creds_refused(struct worker *w, const struct call *call,
-                             const struct clw_answer *ans)
+int clw_creds_stage_refused(struct credstage *c, unsigned call_gen, const struct clw_answer *ans)
 {
     if (!clw_classify_credentials_refused(ans)) {
-        w->creds_refusals = 0;
+        c->refusals = 0;
         return 0;
     }
     struct clw_api_creds cur;
     unsigned gen;
-    if (clw_creds_get(w->creds, w->cfg, clw_clock_wall_ms(), &cur, &gen) == 0 &&
-        gen != call->creds_gen) {
+    if (clw_creds_get(c->creds, c->cfg, clw_clock_wall_ms(), &cur, &gen) == 0 && gen != call_gen) {
         CLW_INFO("a call signed with earlier credentials was refused; signing it again");
         return 1;
     }
-    if (!clw_creds_temporary(w->creds))
+    if (!clw_creds_temporary(c->creds))
         return 0;
-    if (w->creds_forced)
+    if (c->forced)
         return 1; /* a refresh is on its way: the call waits for it */
-    if (w->creds_refusals > 0)
+    if (c->refusals > 0)
         return 0; /* fresh credentials refused as well: a real worker fault */
     CLW_WARN("the API refused the current temporary credentials; refreshing them now");
-    w->creds_refusals++;
-    w->creds_forced = 1;
-    w->creds_retry_mono = 0;
+    c->refusals++;
+    c->forced = 1;
+    c->retry_mono = 0;
     return 1;
 }
 
-void clw_worker_creds_reload(struct worker *w)
+void clw_creds_stage_reload(struct credstage *c)
 {
     char err[256];
-    if (clw_creds_reload(w->creds, err, sizeof(err)) != 0)
+    if (clw_creds_reload(c->creds, err, sizeof(err)) != 0)
         CLW_ERROR("SIGHUP: %s; keeping the previous credentials", err);
 }

@@ -1,15 +1,16 @@
 /* The scheduler: the per-instance gate, the pool of ready jobs grouped by coalescing key, the
- * queue of formed calls, held calls, retry timers, the rate limiter and the in-flight cap. It
- * hands out calls; where a call is formed from waiting requests (coalescing) and where one is
- * split, it is here. */
+ * queue of formed calls, held and waiting calls, retry timers, the rate limiter and the
+ * in-flight cap. It hands out calls in the mode it is told; where a call is formed from waiting
+ * requests (coalescing), it is here. */
+#include "worker_sched.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clw/alloc.h"
 #include "clw/clock.h"
-#include "clw/coalesce.h"
-#include "worker_internal.h"
+#include "clw/log.h"
 
 #define GROUPS_MIN_BUCKETS 64
 /* Calls or groups passed over per dispatch because their rate-limit key has no token yet: a
@@ -18,77 +19,43 @@
 
 /* ---- lists --------------------------------------------------------------------------------- */
 
-void clw_jobq_push(struct jobq *q, struct job *job, int front)
+static void callq_push(struct clw_dlist *q, struct call *call, int front)
 {
-    job->prev = job->next = NULL;
-    if (q->head == NULL) {
-        q->head = q->tail = job;
-    } else if (front) {
-        job->next = q->head;
-        q->head->prev = job;
-        q->head = job;
-    } else {
-        job->prev = q->tail;
-        q->tail->next = job;
-        q->tail = job;
-    }
-    q->len++;
+    clw_dlist_push(q, &call->wait.link, front);
 }
 
-void clw_jobq_remove(struct jobq *q, struct job *job)
+static void callq_remove(struct clw_dlist *q, struct call *call)
 {
-    if (job->prev != NULL)
-        job->prev->next = job->next;
-    else
-        q->head = job->next;
-    if (job->next != NULL)
-        job->next->prev = job->prev;
-    else
-        q->tail = job->prev;
-    job->prev = job->next = NULL;
-    q->len--;
+    clw_dlist_remove(q, &call->wait.link);
 }
 
-void clw_callq_push(struct callq *q, struct call *call, int front)
+static struct call *callq_head(const struct clw_dlist *q)
 {
-    call->prev = call->next = NULL;
-    if (q->head == NULL) {
-        q->head = q->tail = call;
-    } else if (front) {
-        call->next = q->head;
-        q->head->prev = call;
-        q->head = call;
-    } else {
-        call->prev = q->tail;
-        q->tail->next = call;
-        q->tail = call;
-    }
-    q->len++;
+    return CLW_DLIST_ITEM(q->head, struct call, wait.link);
 }
 
-void clw_callq_remove(struct callq *q, struct call *call)
+static struct job *group_head(const struct pool_group *g)
 {
-    if (call->prev != NULL)
-        call->prev->next = call->next;
-    else
-        q->head = call->next;
-    if (call->next != NULL)
-        call->next->prev = call->prev;
-    else
-        q->tail = call->prev;
-    call->prev = call->next = NULL;
-    q->len--;
+    return CLW_DLIST_ITEM(g->jobs.head, struct job, sched.link);
 }
 
 /* ---- set-up -------------------------------------------------------------------------------- */
 
-int clw_sched_init(struct worker *w, char *err, size_t errlen)
+int clw_sched_init(struct sched *s, const struct clw_config *cfg, const struct clw_api *api,
+                   const struct clw_creds *creds, struct clw_http *http, struct guard *guard,
+                   struct job_queue *events, char *err, size_t errlen)
 {
-    struct sched *s = &w->sched;
+    memset(s, 0, sizeof(*s));
+    s->cfg = cfg;
+    s->api = api;
+    s->creds = creds;
+    s->http = http;
+    s->guard = guard;
+    s->events = events;
     /* Always on: with api.rate_limit 0 a key is limited only from its first throttling answer
      * (contract section 8), at what the API admitted over the last second. */
     struct clw_ratelimit_opts ro = {
-        .rate = (double)w->cfg->api_rate_limit,
+        .rate = (double)cfg->api_rate_limit,
         .min_rate = 1,
         .decrease = 0.9,
         .increase = 0.02,
@@ -109,9 +76,8 @@ static void group_dispose(struct clw_strtab_node *n)
     free(n);
 }
 
-void clw_sched_fini(struct worker *w)
+void clw_sched_fini(struct sched *s)
 {
-    struct sched *s = &w->sched;
     if (s->groups.buckets != NULL)
         clw_strtab_fini(&s->groups, group_dispose);
     clw_gate_free(s->gate);
@@ -124,98 +90,58 @@ void clw_sched_fini(struct worker *w)
 
 static void gate_ready(void *job, void *arg)
 {
-    clw_job_fire(arg, job, JEV_UNGATED);
+    struct sched *s = arg;
+    clw_job_post(s->events, job, JEV_UNGATED);
 }
 
-int clw_sched_submit(struct worker *w, struct job *job)
+int clw_sched_submit(struct sched *s, struct job *job)
 {
-    int rc = clw_gate_enter(w->sched.gate, job, (const char *const *)job->req.instance_ids,
-                            job->req.n_instances, &job->ticket);
+    int rc = clw_gate_enter(s->gate, job, (const char *const *)job->rec.req.instance_ids,
+                            job->rec.req.n_instances, &job->sched.ticket);
     if (rc < 0)
         return -1;
     if (rc == 1)
-        clw_job_fire(w, job, JEV_UNGATED);
+        clw_job_post(s->events, job, JEV_UNGATED);
     return 0;
 }
 
-static void group_unorder(struct sched *s, struct pool_group *g)
+int clw_sched_pool_add(struct sched *s, struct job *job)
 {
-    if (g->prev != NULL)
-        g->prev->next = g->next;
-    else
-        s->first = g->next;
-    if (g->next != NULL)
-        g->next->prev = g->prev;
-    else
-        s->last = g->prev;
-    g->prev = g->next = NULL;
-}
-
-void clw_sched_pool_add(struct worker *w, struct job *job)
-{
-    struct sched *s = &w->sched;
-    uint64_t hash = clw_strtab_hash(job->group);
-    struct pool_group *g = (struct pool_group *)clw_strtab_find(&s->groups, job->group, hash);
+    const char *key = job->rec.group;
+    uint64_t hash = clw_strtab_hash(key);
+    struct pool_group *g = (struct pool_group *)clw_strtab_find(&s->groups, key, hash);
     if (g == NULL) {
-        size_t len = strlen(job->group);
+        size_t len = strlen(key);
         g = clw_calloc(1, sizeof(*g) + len + 1);
-        if (g == NULL) {
-            struct clw_log_ctx ctx;
-            clw_job_log_ctx(job, &ctx);
-            CLW_LOG(CLW_LOG_ERROR, &ctx,
-                    "out of memory queueing a request; stopping (exit 2) so "
-                    "that nothing is lost");
-            w->exit_code = CLW_EXIT_FATAL;
-            w->stopping = 1;
-            return; /* stays READY outside the pool: never started, redone after the restart */
-        }
-        memcpy(g->key, job->group, len + 1);
+        if (g == NULL)
+            return -1;
+        memcpy(g->key, key, len + 1);
         g->node.key = g->key;
         g->node.hash = hash;
         clw_strtab_insert(&s->groups, &g->node);
     }
-    if (g->head == NULL) {
+    if (g->jobs.len == 0) {
         g->since = clw_clock_mono_ms();
-        g->prev = s->last;
-        if (s->last != NULL)
-            s->last->next = g;
-        else
-            s->first = g;
-        s->last = g;
+        clw_dlist_push(&s->order, &g->link, 0);
     }
-    job->prev = g->tail;
-    job->next = NULL;
-    if (g->tail != NULL)
-        g->tail->next = job;
-    else
-        g->head = job;
-    g->tail = job;
-    g->n_jobs++;
-    g->n_instances += job->req.n_instances;
-    job->pool = g;
+    clw_dlist_push(&g->jobs, &job->sched.link, 0);
+    g->n_instances += job->rec.req.n_instances;
+    job->sched.pool = g;
     s->ready++;
+    return 0;
 }
 
 static void pool_remove(struct sched *s, struct job *job)
 {
-    struct pool_group *g = job->pool;
+    struct pool_group *g = job->sched.pool;
     if (g == NULL)
         return;
-    if (job->prev != NULL)
-        job->prev->next = job->next;
-    else
-        g->head = job->next;
-    if (job->next != NULL)
-        job->next->prev = job->prev;
-    else
-        g->tail = job->prev;
-    job->prev = job->next = NULL;
-    job->pool = NULL;
-    g->n_jobs--;
-    g->n_instances -= job->req.n_instances;
+    clw_dlist_remove(&g->jobs, &job->sched.link);
+    job->sched.pool = NULL;
+    g->n_instances -= job->rec.req.n_instances;
     s->ready--;
-    if (g->head == NULL) {
-        group_unorder(s, g);
+    if (g->jobs.len == 0) {
+        clw_dlist_remove(&s->order, &g->link);
         clw_strtab_remove(&s->groups, &g->node);
         free(g);
     }
@@ -223,144 +149,52 @@ static void pool_remove(struct sched *s, struct job *job)
 
 /* ---- calls --------------------------------------------------------------------------------- */
 
-enum clw_api_op clw_call_op(const struct call *call)
+void clw_sched_rate_key(const struct sched *s, const struct call *call, char *key, size_t len)
 {
-    switch (call->kind) {
-    case CALL_LINKS:
-        return CLW_API_LIST_LINKS;
-    case CALL_TASK:
-        return CLW_API_TASK_RESULT;
-    case CALL_ACTION:
-        break;
-    }
-    return call->action == CLW_ACTION_ATTACH ? CLW_API_ATTACH : CLW_API_DETACH;
+    snprintf(key, len, "%s|%s|%s", clw_creds_principal(s->creds, s->cfg), call->region,
+             clw_api_action(s->api, clw_callobj_op(call)));
 }
 
-void clw_sched_rate_key(const struct worker *w, const struct call *call, char *key, size_t len)
+void clw_sched_rate_answer(struct sched *s, const struct call *call, int64_t now, int throttled,
+                           int64_t retry_after_ms)
 {
-    snprintf(key, len, "%s|%s|%s", clw_creds_principal(w->creds, w->cfg), call->region,
-             clw_api_action(w->api, clw_call_op(call)));
-}
-
-static struct call *call_new(struct worker *w, const struct call *like, const struct job *first)
-{
-    struct call *call = clw_calloc(1, sizeof(*call));
-    if (call == NULL)
-        return NULL;
-    call->w = w;
-    clw_timer_init(&call->timer);
-    if (like != NULL) {
-        call->kind = like->kind;
-        call->action = like->action;
-        call->region = clw_strdup(like->region);
-        call->vpc_id = clw_strdup(like->vpc_id);
-    } else {
-        call->kind = CALL_ACTION;
-        call->action = first->req.action;
-        call->region = clw_strdup(first->req.region);
-        call->vpc_id = clw_strdup(first->req.vpc_id);
-    }
-    if (call->region == NULL || call->vpc_id == NULL) {
-        free(call->region);
-        free(call->vpc_id);
-        free(call);
-        return NULL;
-    }
-    w->sched.calls++;
-    return call;
+    char key[512];
+    clw_sched_rate_key(s, call, key, sizeof(key));
+    clw_ratelimit_answered(s->rl, key, now, throttled, retry_after_ms);
 }
 
 /* Releases the gate tickets of members that left while an attempt was in flight: the attempt
  * that carried their instances has ended. */
-static void release_held(struct worker *w, struct call *call)
+static void release_held(struct sched *s, struct call *call)
 {
-    for (size_t i = 0; i < call->n_held_tickets; i++)
-        clw_gate_leave(w->sched.gate, call->held_tickets[i], gate_ready, w);
-    free(call->held_tickets);
-    call->held_tickets = NULL;
-    call->n_held_tickets = 0;
+    struct call_wait *cw = &call->wait;
+    for (size_t i = 0; i < cw->n_held_tickets; i++)
+        clw_gate_leave(s->gate, cw->held_tickets[i], gate_ready, s);
+    free(cw->held_tickets);
+    cw->held_tickets = NULL;
+    cw->n_held_tickets = 0;
 }
 
-void clw_sched_forget_sent(struct call *call)
+static void set_state(struct call *call, enum call_state state)
 {
-    free(call->sent_buf);
-    free(call->sent_ids);
-    call->sent_buf = NULL;
-    call->sent_ids = NULL;
-    call->n_sent_ids = 0;
-    call->n_sent_members = 0;
-}
-
-static void call_free(struct worker *w, struct call *call)
-{
-    release_held(w, call);
-    clw_sched_forget_sent(call);
-    clw_shared_answer_put(call->cause);
-    if (call->confirms != NULL) {
-        /* The confirming call ends unanswered: its waiting call goes on as a group. */
-        struct call *waiting = call->confirms;
-        waiting->waits_for = NULL;
-        clw_sched_queue(w, waiting, 1);
-    }
-    if (call->waits_for != NULL)
-        call->waits_for->confirms = NULL;
-    free(call->members);
-    free(call->region);
-    free(call->vpc_id);
-    free(call);
-    w->sched.calls--;
-}
-
-static int call_reserve(struct call *call, size_t n)
-{
-    if (n <= call->cap)
-        return 0;
-    size_t cap = call->cap ? call->cap * 2 : 4;
-    while (cap < n)
-        cap *= 2;
-    struct job **m = clw_realloc(call->members, cap * sizeof(*m));
-    if (m == NULL)
-        return -1;
-    call->members = m;
-    call->cap = cap;
-    return 0;
-}
-
-/* Adds job (room reserved) as the call's last member. */
-static void call_add(struct call *call, struct job *job)
-{
-    job->call = call;
-    job->call_idx = call->n_members;
-    call->members[call->n_members++] = job;
-    call->n_instances += job->req.n_instances;
-}
-
-static void call_remove(struct call *call, struct job *job)
-{
-    size_t i = job->call_idx;
-    struct job *moved = call->members[--call->n_members];
-    call->members[i] = moved;
-    moved->call_idx = i;
-    call->n_instances -= job->req.n_instances;
-    job->call = NULL;
+    clw_callobj_set_state(call, state);
 }
 
 /* Takes the call out of whatever list or timer holds it (it is then in no list). */
-static void call_unlist(struct worker *w, struct call *call)
+static void call_unlist(struct sched *s, struct call *call)
 {
-    struct sched *s = &w->sched;
     switch (call->state) {
     case CALL_QUEUED:
-        clw_callq_remove(&s->queued, call);
+        callq_remove(&s->queued, call);
         break;
     case CALL_HELD:
-        clw_callq_remove(&s->held, call);
+        callq_remove(&s->held, call);
         break;
     case CALL_BACKOFF:
-        if (call->timer.idx != CLW_TIMER_IDLE)
-            clw_timers_disarm(&s->timers, &call->timer);
+        if (call->wait.timer.idx != CLW_TIMER_IDLE)
+            clw_timers_disarm(&s->timers, &call->wait.timer);
         else
-            clw_callq_remove(&s->untimed, call);
+            callq_remove(&s->untimed, call);
         break;
     case CALL_RUNNING:
     case CALL_DECIDING:
@@ -369,170 +203,171 @@ static void call_unlist(struct worker *w, struct call *call)
     }
 }
 
-void clw_sched_end_if_empty(struct worker *w, struct call *call)
+static void call_free(struct sched *s, struct call *call)
+{
+    release_held(s, call);
+    struct call *waiting = call->wait.confirms;
+    if (waiting != NULL) {
+        /* The confirming call ends unanswered: its waiting call goes on as a group. */
+        waiting->wait.waits_for = NULL;
+        call->wait.confirms = NULL;
+        clw_sched_queue(s, waiting, 1);
+    }
+    if (call->wait.waits_for != NULL)
+        call->wait.waits_for->wait.confirms = NULL;
+    clw_callobj_free(call);
+}
+
+void clw_sched_end_if_empty(struct sched *s, struct call *call)
 {
     if (call->n_members > 0 || call->state == CALL_RUNNING)
         return;
-    call_unlist(w, call);
-    call_free(w, call);
+    call_unlist(s, call);
+    call_free(s, call);
 }
 
-void clw_sched_queue(struct worker *w, struct call *call, int front)
+void clw_sched_queue(struct sched *s, struct call *call, int front)
 {
-    call->state = CALL_QUEUED;
-    clw_callq_push(&w->sched.queued, call, front);
+    set_state(call, CALL_QUEUED);
+    callq_push(&s->queued, call, front);
 }
 
-void clw_sched_unstart(struct worker *w, struct call *call)
+void clw_sched_unstart(struct sched *s, struct call *call)
 {
-    w->sched.running--;
-    clw_sched_queue(w, call, 1);
+    s->running--;
+    clw_sched_queue(s, call, 1);
 }
 
-void clw_sched_backoff(struct worker *w, struct call *call, int64_t due)
+void clw_sched_backoff(struct sched *s, struct call *call, int64_t due)
 {
-    call->state = CALL_BACKOFF;
-    if (clw_timers_arm(&w->sched.timers, &call->timer, due) != 0)
-        clw_callq_push(&w->sched.untimed, call, 0); /* no memory for a timer: next turn */
+    set_state(call, CALL_BACKOFF);
+    if (clw_timers_arm(&s->timers, &call->wait.timer, due) != 0)
+        callq_push(&s->untimed, call, 0); /* no memory for a timer: next turn */
 }
 
-void clw_sched_hold(struct worker *w, struct call *call)
+void clw_sched_hold(struct sched *s, struct call *call)
 {
-    call->state = CALL_HELD;
-    clw_callq_push(&w->sched.held, call, 0);
+    set_state(call, CALL_HELD);
+    callq_push(&s->held, call, 0);
 }
 
-void clw_sched_unhold_all(struct worker *w)
+void clw_sched_unhold_all(struct sched *s)
 {
-    struct sched *s = &w->sched;
-    while (s->held.head != NULL) {
-        struct call *call = s->held.head;
-        clw_callq_remove(&s->held, call);
-        clw_sched_queue(w, call, 0);
+    for (struct call *call; (call = callq_head(&s->held)) != NULL;) {
+        callq_remove(&s->held, call);
+        clw_sched_queue(s, call, 0);
     }
 }
 
-void clw_sched_answered(struct worker *w, struct call *call)
+struct call *clw_sched_first_held(const struct sched *s)
 {
-    w->sched.running--;
+    return callq_head(&s->held);
+}
+
+void clw_sched_answered(struct sched *s, struct call *call, int throttled)
+{
+    s->running--;
     /* In no list while its verdict is worked out; the verdict queues, holds or ends it. */
-    call->state = CALL_DECIDING;
-    release_held(w, call);
+    set_state(call, CALL_DECIDING);
+    if (!throttled)
+        call->wait.fresh = 0;
+    release_held(s, call);
 }
 
-void clw_sched_wait_confirm(struct worker *w, struct call *waiting, struct call *lone)
+void clw_sched_wait_confirm(struct sched *s, struct call *waiting, struct call *lone)
 {
-    (void)w;
-    waiting->state = CALL_WAITING;
-    waiting->waits_for = lone;
-    lone->confirms = waiting;
+    (void)s;
+    set_state(waiting, CALL_WAITING);
+    waiting->wait.waits_for = lone;
+    lone->wait.confirms = waiting;
 }
 
-struct call *clw_sched_split(struct worker *w, struct call *call, const size_t *order, size_t k)
+struct call *clw_sched_take_waiting(struct sched *s, struct call *lone)
 {
-    size_t n = call->n_members;
-    struct call *part = call_new(w, call, NULL);
-    struct job **kept = clw_malloc(n * sizeof(*kept));
-    if (part == NULL || kept == NULL || call_reserve(part, n - k) != 0) {
-        free(kept);
-        if (part != NULL)
-            call_free(w, part);
+    (void)s;
+    struct call *waiting = lone->wait.confirms;
+    if (waiting == NULL)
         return NULL;
-    }
-    for (size_t i = 0; i < n; i++)
-        kept[i] = call->members[order[i]];
-    call->n_members = 0;
-    call->n_instances = 0;
-    for (size_t i = 0; i < k; i++)
-        call_add(call, kept[i]);
-    for (size_t i = k; i < n; i++)
-        call_add(part, kept[i]);
-    free(kept);
-    part->ambiguous = call->ambiguous;
-    part->strikes = call->strikes;
-    part->lineage = call->lineage;
-    return part;
+    lone->wait.confirms = NULL;
+    waiting->wait.waits_for = NULL;
+    return waiting;
 }
 
 /* ---- members leaving ----------------------------------------------------------------------- */
 
 /* Keeps the job's gate ticket with the running call: the attempt in flight carries its
  * instances, so no later request for them may start before it ended. Returns 0, or -1 when
- * out of memory (the ticket is then released at once, as before this rule). */
+ * out of memory (the ticket is then released at once). */
 static int hold_ticket(struct call *call, struct job *job)
 {
-    if (job->ticket == NULL)
+    struct call_wait *cw = &call->wait;
+    if (job->sched.ticket == NULL)
         return 0;
     struct clw_gate_ticket **t =
-        clw_realloc(call->held_tickets, (call->n_held_tickets + 1) * sizeof(*t));
+        clw_realloc(cw->held_tickets, (cw->n_held_tickets + 1) * sizeof(*t));
     if (t == NULL)
         return -1;
-    call->held_tickets = t;
-    t[call->n_held_tickets++] = job->ticket;
-    job->ticket = NULL;
+    cw->held_tickets = t;
+    t[cw->n_held_tickets++] = job->sched.ticket;
+    job->sched.ticket = NULL;
     return 0;
 }
 
-static void leave_call(struct worker *w, struct job *job)
+static void leave_call(struct sched *s, struct job *job)
 {
-    struct call *call = job->call;
+    struct call *call = job->member.call;
     if (call == NULL)
         return;
-    call_remove(call, job);
+    clw_callobj_remove(job);
     if (call->state == CALL_RUNNING && hold_ticket(call, job) != 0)
         CLW_WARN("out of memory keeping a leaving request's instances gated");
-    if (call->n_members > 0)
-        return;
-    if (call->state == CALL_DECIDING)
-        return; /* its verdict ends it */
+    if (call->n_members > 0 || call->state == CALL_DECIDING)
+        return; /* a call being decided is ended by its verdict */
     if (call->state == CALL_RUNNING) {
         /* Nobody waits for its answer any more. */
-        if (clw_http_cancel(w->http, call)) {
-            w->sched.running--;
-            if (call->probe)
-                clw_worker_probe_lost(w);
-            call_free(w, call);
+        if (clw_http_cancel(s->http, call)) {
+            s->running--;
+            if (call->att.probe)
+                clw_guard_probe_lost(s->guard, clw_clock_mono_ms());
+            call_free(s, call);
         }
         return;
     }
-    call_unlist(w, call);
-    call_free(w, call);
+    call_unlist(s, call);
+    call_free(s, call);
 }
 
-static void leave_gate(struct worker *w, struct job *job)
+static void leave_gate(struct sched *s, struct job *job)
 {
-    if (job->ticket == NULL)
+    if (job->sched.ticket == NULL)
         return;
-    struct clw_gate_ticket *t = job->ticket;
-    job->ticket = NULL;
-    clw_gate_leave(w->sched.gate, t, gate_ready, w);
+    struct clw_gate_ticket *t = job->sched.ticket;
+    job->sched.ticket = NULL;
+    clw_gate_leave(s->gate, t, gate_ready, s);
 }
 
-void clw_sched_release(struct worker *w, struct job *job)
+void clw_sched_release(struct sched *s, struct job *job)
 {
-    if (job->call != NULL) {
-        struct call *call = job->call;
-        call_remove(call, job);
-    }
-    leave_gate(w, job);
+    leave_call(s, job);
+    leave_gate(s, job);
 }
 
-void clw_sched_drop(struct worker *w, struct job *job)
+void clw_sched_drop(struct sched *s, struct job *job)
 {
-    if (job->state == JOB_READY)
-        pool_remove(&w->sched, job);
-    leave_call(w, job);
-    leave_gate(w, job);
+    if (job->sched.pool != NULL)
+        pool_remove(s, job);
+    leave_call(s, job);
+    leave_gate(s, job);
 }
 
 /* ---- handing out calls --------------------------------------------------------------------- */
 
 /* A token for call's key, or the wait for one (noted in *wake). */
-static int rate_ok(struct worker *w, const struct call *call, int64_t now, int64_t *wake)
+static int rate_ok(struct sched *s, const struct call *call, int64_t now, int64_t *wake)
 {
     char key[512];
-    clw_sched_rate_key(w, call, key, sizeof(key));
-    int64_t wait = clw_ratelimit_acquire(w->sched.rl, key, now);
+    clw_sched_rate_key(s, call, key, sizeof(key));
+    int64_t wait = clw_ratelimit_acquire(s->rl, key, now);
     if (wait <= 0)
         return 1;
     if (*wake == 0 || now + wait < *wake)
@@ -540,20 +375,15 @@ static int rate_ok(struct worker *w, const struct call *call, int64_t now, int64
     return 0;
 }
 
-static void mark_running(struct worker *w, struct call *call)
-{
-    call->state = CALL_RUNNING;
-    w->sched.running++;
-}
-
-/* The first startable call of the queue; probe: take the head only. */
-static struct call *from_queue(struct worker *w, struct callq *q, int64_t now, int64_t *wake,
+/* The first startable call of the queue; head_only: the head or nothing. */
+static struct call *from_queue(struct sched *s, struct clw_dlist *q, int64_t now, int64_t *wake,
                                int head_only)
 {
     int skipped = 0;
-    for (struct call *call = q->head; call != NULL; call = call->next) {
-        if (rate_ok(w, call, now, wake)) {
-            clw_callq_remove(q, call);
+    for (struct clw_dlink *k = q->head; k != NULL; k = k->next) {
+        struct call *call = CLW_DLIST_ITEM(k, struct call, wait.link);
+        if (rate_ok(s, call, now, wake)) {
+            callq_remove(q, call);
             return call;
         }
         if (head_only || ++skipped >= RATE_SKIP_MAX)
@@ -565,65 +395,67 @@ static struct call *from_queue(struct worker *w, struct callq *q, int64_t now, i
 /* Moves the oldest jobs of g into call while the call's instances stay within
  * api.coalesce.max_instances (an empty call always takes one: a request is never split).
  * Returns 0, or -1 when out of memory (nothing moved). */
-static int take_jobs(struct worker *w, struct pool_group *g, struct call *call)
+static int take_jobs(struct sched *s, struct pool_group *g, struct call *call)
 {
-    size_t max = (size_t)w->cfg->api_coalesce_max_instances;
+    size_t max = (size_t)s->cfg->api_coalesce_max_instances;
     size_t n = 0;
     size_t instances = call->n_instances;
-    for (struct job *job = g->head; job != NULL; job = job->next) {
-        if (call->n_members + n > 0 && instances + job->req.n_instances > max)
+    for (struct clw_dlink *k = g->jobs.head; k != NULL; k = k->next) {
+        const struct job *job = CLW_DLIST_ITEM(k, struct job, sched.link);
+        if (call->n_members + n > 0 && instances + job->rec.req.n_instances > max)
             break;
-        instances += job->req.n_instances;
+        instances += job->rec.req.n_instances;
         n++;
     }
     if (n == 0)
         return 0;
-    if (call_reserve(call, call->n_members + n) != 0)
+    if (clw_callobj_reserve(call, call->n_members + n) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        struct job *job = g->head;
-        pool_remove(&w->sched, job); /* may free g with the last job */
-        call_add(call, job);
-        clw_job_fire(w, job, JEV_PLACED);
+        struct job *job = group_head(g);
+        pool_remove(s, job); /* may free g with the last job */
+        clw_callobj_add(call, job);
+        clw_job_post(s->events, job, JEV_PLACED);
     }
     return 0;
 }
 
 /* Forms a call from the head of group g: as many of its oldest jobs as fit one call. */
-static struct call *form(struct worker *w, struct pool_group *g)
+static struct call *form(struct sched *s, struct pool_group *g)
 {
-    struct call *call = call_new(w, NULL, g->head);
-    if (call == NULL || take_jobs(w, g, call) != 0) {
+    struct call *call = clw_callobj_new(group_head(g));
+    if (call == NULL || take_jobs(s, g, call) != 0) {
         if (call != NULL)
-            call_free(w, call);
+            clw_callobj_free(call);
         return NULL;
     }
-    call->fresh = 1;
+    call->wait.fresh = 1;
     return call;
 }
 
 /* A call that only ever got throttling answers did nothing at the API: requests of its key
  * that became ready meanwhile join it before it is sent again, so that the calls the quota
  * admits are full (contract section 8: requests waiting anyway share a call). */
-static void top_up(struct worker *w, struct call *call)
+static void top_up(struct sched *s, struct call *call)
 {
-    if (call->kind != CALL_ACTION || !call->fresh || call->n_members == 0 ||
-        call->n_instances >= (size_t)w->cfg->api_coalesce_max_instances)
+    if (call->kind != CALL_ACTION || !call->wait.fresh || call->n_members == 0 ||
+        call->n_instances >= (size_t)s->cfg->api_coalesce_max_instances)
         return;
-    const char *key = call->members[0]->group;
+    const char *key = call->members[0]->rec.group;
     struct pool_group *g =
-        (struct pool_group *)clw_strtab_find(&w->sched.groups, key, clw_strtab_hash(key));
-    if (g != NULL && take_jobs(w, g, call) != 0)
+        (struct pool_group *)clw_strtab_find(&s->groups, key, clw_strtab_hash(key));
+    if (g != NULL && take_jobs(s, g, call) != 0)
         CLW_WARN("out of memory adding requests to a call; it is sent as it was");
 }
 
 /* A call formed from the pool's oldest dispatchable group, or NULL. */
-static struct call *from_pool(struct worker *w, int64_t now, int64_t *wake)
+static struct call *from_pool(struct sched *s, int64_t now, int64_t *wake)
 {
-    int64_t linger = w->cfg->api_coalesce_linger_ms;
-    size_t max = (size_t)w->cfg->api_coalesce_max_instances;
+    int64_t linger = s->cfg->api_coalesce_linger_ms;
+    size_t max = (size_t)s->cfg->api_coalesce_max_instances;
     int skipped = 0;
-    for (struct pool_group *g = w->sched.first; g != NULL; g = g->next) {
+    for (struct clw_dlink *k = s->order.head; k != NULL; k = k->next) {
+        struct pool_group *g = CLW_DLIST_ITEM(k, struct pool_group, link);
         if (linger > 0 && g->n_instances < max && now - g->since < linger) {
             if (*wake == 0 || g->since + linger < *wake)
                 *wake = g->since + linger;
@@ -631,14 +463,16 @@ static struct call *from_pool(struct worker *w, int64_t now, int64_t *wake)
                 break;
             continue;
         }
-        struct call probe_call = {
-            .kind = CALL_ACTION, .action = g->head->req.action, .region = g->head->req.region};
-        if (!rate_ok(w, &probe_call, now, wake)) {
+        const struct job *oldest = group_head(g);
+        struct call probe_call = {.kind = CALL_ACTION,
+                                  .action = oldest->rec.req.action,
+                                  .region = oldest->rec.req.region};
+        if (!rate_ok(s, &probe_call, now, wake)) {
             if (++skipped >= RATE_SKIP_MAX)
                 break;
             continue;
         }
-        struct call *call = form(w, g);
+        struct call *call = form(s, g);
         if (call == NULL) {
             CLW_ERROR("out of memory forming an API call; retrying");
             break;
@@ -648,57 +482,56 @@ static struct call *from_pool(struct worker *w, int64_t now, int64_t *wake)
     return NULL;
 }
 
-struct call *clw_sched_next(struct worker *w, int64_t now)
+struct call *clw_sched_next(struct sched *s, enum guard_start mode, int64_t now)
 {
-    struct sched *s = &w->sched;
     struct call *call = NULL;
     int64_t wake = 0;
     s->rate_wait_until = 0;
-    if (s->running >= (size_t)w->cfg->worker_max_in_flight)
+    if (s->running >= (size_t)s->cfg->worker_max_in_flight)
         return NULL;
-    if (w->fault_active || w->circuit_open) {
-        if (w->probe_in_flight || now < w->next_probe_mono)
-            return NULL;
-        if (w->fault_active)
-            call = from_queue(w, &s->held, now, &wake, 1);
-        else if ((call = from_queue(w, &s->queued, now, &wake, 1)) == NULL && wake == 0)
-            call = from_pool(w, now, &wake);
-        if (call != NULL)
-            call->probe = 1;
-    } else {
-        call = from_queue(w, &s->queued, now, &wake, 0);
+    switch (mode) {
+    case GUARD_START_NONE:
+        return NULL;
+    case GUARD_START_HELD:
+        call = from_queue(s, &s->held, now, &wake, 1);
+        break;
+    case GUARD_START_PROBE:
+        if ((call = from_queue(s, &s->queued, now, &wake, 1)) == NULL && wake == 0)
+            call = from_pool(s, now, &wake);
+        break;
+    case GUARD_START_ALL:
+        call = from_queue(s, &s->queued, now, &wake, 0);
         if (call == NULL)
-            call = from_pool(w, now, &wake);
+            call = from_pool(s, now, &wake);
+        break;
     }
     if (call == NULL) {
         s->rate_wait_until = wake;
         return NULL;
     }
-    top_up(w, call);
-    mark_running(w, call);
+    top_up(s, call);
+    set_state(call, CALL_RUNNING);
+    s->running++;
     return call;
 }
 
-void clw_sched_tick(struct worker *w, int64_t now)
+void clw_sched_tick(struct sched *s, int64_t now)
 {
-    struct sched *s = &w->sched;
-    while (s->untimed.head != NULL) {
-        struct call *call = s->untimed.head;
-        clw_callq_remove(&s->untimed, call);
-        clw_sched_queue(w, call, 0);
+    for (struct call *call; (call = callq_head(&s->untimed)) != NULL;) {
+        callq_remove(&s->untimed, call);
+        clw_sched_queue(s, call, 0);
     }
     for (;;) {
         struct clw_timer *tm = clw_timers_pop_due(&s->timers, now);
         if (tm == NULL)
             break;
-        struct call *call = (struct call *)((char *)tm - offsetof(struct call, timer));
-        clw_sched_queue(w, call, 0);
+        struct call *call = (struct call *)((char *)tm - offsetof(struct call, wait.timer));
+        clw_sched_queue(s, call, 0);
     }
 }
 
-int64_t clw_sched_wait_ms(const struct worker *w, int64_t now, int64_t max_ms)
+int64_t clw_sched_wait_ms(const struct sched *s, int64_t now, int64_t max_ms)
 {
-    const struct sched *s = &w->sched;
     int64_t wait = max_ms;
     if (s->untimed.len > 0)
         return 0;
@@ -708,4 +541,10 @@ int64_t clw_sched_wait_ms(const struct worker *w, int64_t now, int64_t max_ms)
     if (s->rate_wait_until > 0 && s->rate_wait_until - now < wait)
         wait = s->rate_wait_until - now;
     return wait < 0 ? 0 : wait;
+}
+
+int clw_sched_startable(const struct sched *s)
+{
+    return s->rate_wait_until == 0 && s->running < (size_t)s->cfg->worker_max_in_flight &&
+           (s->queued.len > 0 || s->ready > 0);
 }

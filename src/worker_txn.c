@@ -1,68 +1,139 @@
-/* Worker transactions (delivery.mode = exactly_once): outcomes, dead letters and the input
+/* Exactly-once transactions (delivery.mode = exactly_once): outcomes, dead letters and the input
  * offsets they complete commit together, in one Kafka transaction every ~100 ms. The event loop
  * never waits for the broker: a due transaction first waits (woken by delivery reports) until
  * every record is acknowledged, then the transaction thread (kafka.c) sends its offsets and
  * commits it — or aborts it — while the loop keeps turning. Until it ended nothing is produced:
- * new outcomes wait in ORDERED, due re-publications on their timers. */
+ * new outcomes wait in ORDERED, due re-publications on their timers. What happens to each job
+ * is posted as an event (released, committed, aborted). */
+#include "worker_txn.h"
+
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "clw/clock.h"
-#include "worker_internal.h"
+#include "clw/log.h"
 
 /* How long a transaction collects outcomes before it commits. */
 #define TXN_INTERVAL_MS 100
 
-static void txn_fatal(struct worker *w, const char *msg)
+void clw_txn_init(struct txn *t, int eos, struct clw_kafka *kafka, struct parts *parts,
+                  struct job_queue *events)
+{
+    *t = (struct txn){
+        .eos = eos,
+        .kafka = kafka,
+        .parts = parts,
+        .events = events,
+    };
+}
+
+static void forget_offsets(struct txn *t)
+{
+    free(t->ids);
+    free(t->offs);
+    t->ids = NULL;
+    t->offs = NULL;
+    t->n = 0;
+}
+
+void clw_txn_fini(struct txn *t)
+{
+    forget_offsets(t); /* a commit that did not end before the stop */
+}
+
+static void txn_fatal(struct txn *t, const char *msg)
 {
     CLW_ERROR("Kafka transaction failed fatally: %s (another instance with the same "
               "transactional.id?); stopping",
               msg);
-    w->exit_code = CLW_EXIT_FATAL;
-    w->stopping = 1;
+    t->fatal = 1;
 }
 
-int clw_worker_txn_busy(const struct worker *w)
+int clw_txn_busy(const struct txn *t)
 {
-    return w->txn_phase >= TXN_FLUSHING;
+    return t->phase >= TXN_FLUSHING;
 }
 
-/* Opens a transaction before the first record of a batch is produced. Returns 0 or -1. Callers
- * produce only while no end is under way (clw_worker_txn_busy() is 0). */
-int clw_worker_txn_ensure(struct worker *w)
+int clw_txn_idle(const struct txn *t)
 {
-    if (!w->eos || w->txn_phase != TXN_IDLE)
+    return t->phase == TXN_IDLE;
+}
+
+int clw_txn_ensure(struct txn *t)
+{
+    if (!t->eos || t->phase != TXN_IDLE)
         return 0;
     char err[512];
-    if (clw_kafka_txn_begin(w->kafka, err, sizeof(err)) != 0) {
-        txn_fatal(w, err);
+    if (clw_kafka_txn_begin(t->kafka, err, sizeof(err)) != 0) {
+        txn_fatal(t, err);
         return -1;
     }
-    w->txn_phase = TXN_OPEN;
-    w->txn_started = clw_clock_mono_ms();
-    w->txn_failed = 0;
+    t->phase = TXN_OPEN;
+    t->started = clw_clock_mono_ms();
+    t->failed = 0;
     return 0;
 }
 
-void clw_worker_txn_failed(struct worker *w)
+void clw_txn_record_failed(struct txn *t)
 {
-    if (w->txn_phase != TXN_IDLE)
-        w->txn_failed = 1;
+    if (t->phase != TXN_IDLE)
+        t->failed = 1;
 }
 
+/* ---- the list of delivered jobs ----------------------------------------------------------------
+ */
+
+static void list_push(struct txn *t, struct job *job)
+{
+    job->txn.listed = 1;
+    clw_dlist_push(&t->list, &job->txn.link, 0);
+}
+
+static void list_remove(struct txn *t, struct job *job)
+{
+    clw_dlist_remove(&t->list, &job->txn.link);
+    job->txn.listed = 0;
+}
+
+static struct job *list_head(const struct txn *t)
+{
+    return CLW_DLIST_ITEM(t->list.head, struct job, txn.link);
+}
+
+void clw_txn_drop(struct txn *t, struct job *job)
+{
+    if (job->txn.listed)
+        list_remove(t, job);
+}
+
+void clw_txn_delivered(struct txn *t, struct job *job)
+{
+    list_push(t, job);
+}
+
+/* ---- releasing outcomes in watermark order --------------------------------------------------- */
+
 /* Releases the partition's final outcomes below its commit point to publishing. */
-static void release(struct worker *w, struct part *p)
+static void release(struct txn *t, struct part *p)
 {
     int64_t cp = clw_offsets_commit_point(p->offs);
-    if (cp <= p->released)
+    int64_t before = p->released;
+    if (cp <= before)
         return;
-    p->released = cp;
-    struct job *next;
-    for (struct job *j = p->jobs; j != NULL; j = next) {
-        next = j->pnext;
-        if (j->state == JOB_ORDERED && j->offset < cp)
-            clw_job_fire(w, j, JEV_RELEASED);
-    }
+    clw_parts_set_released(p, cp);
+    /* Only the outcomes this release covers: one released earlier may still be ORDERED, its
+     * event not taken yet. */
+    for (struct job *j = clw_parts_first(p); j != NULL; j = clw_parts_next(j))
+        if (j->state == JOB_ORDERED && j->rec.offset >= before && j->rec.offset < cp)
+            clw_job_post(t->events, j, JEV_RELEASED);
+}
+
+static void release_all(struct txn *t)
+{
+    for (size_t i = 0; i < t->parts->n; i++)
+        if (t->parts->parts[i] != NULL)
+            release(t, t->parts->parts[i]);
 }
 
 /* A final outcome may join a transaction only once every earlier offset of its partition is
@@ -70,200 +141,161 @@ static void release(struct worker *w, struct part *p)
  * commit without its offset and be published again after a crash. Outcomes are therefore
  * released in watermark order (a slow request holds back the publication of later ones), and
  * not while a transaction ends: they join the next one. */
-void clw_worker_txn_hold(struct worker *w, struct job *job)
+void clw_txn_hold(struct txn *t, struct job *job)
 {
-    clw_offsets_done(job->part->offs, job->offset);
-    if (!clw_worker_txn_busy(w))
-        release(w, job->part);
-}
-
-/* Every record of the job was delivered in the open transaction; the job waits for the
- * commit. */
-void clw_worker_txn_delivered(struct worker *w, struct job *job)
-{
-    clw_jobq_push(&w->txn, job, 0);
+    clw_parts_hold(t->parts, job);
+    struct part *p = clw_parts_of(t->parts, job);
+    if (p != NULL && !clw_txn_busy(t))
+        release(t, p);
 }
 
 /* 1 while a finished job still has a record to produce again: its offset is released, so no
  * commit may carry it before its outcome is back in the transaction. */
-static int republish_pending(const struct worker *w)
+static int republish_pending(const struct txn *t)
 {
-    for (size_t i = 0; i < w->n_parts; i++)
-        for (const struct job *job = w->parts[i] ? w->parts[i]->jobs : NULL; job != NULL;
-             job = job->pnext)
-            if (job->state == JOB_REPUBLISH && job->to_send != 0)
+    for (size_t i = 0; i < t->parts->n; i++)
+        for (const struct job *job =
+                 t->parts->parts[i] != NULL ? clw_parts_first(t->parts->parts[i]) : NULL;
+             job != NULL; job = clw_parts_next(job))
+            if (job->state == JOB_REPUBLISH && job->pub.to_send != 0)
                 return 1;
     return 0;
 }
 
 /* The aborted transaction's outcomes are produced again in the next one. */
-static void requeue(struct worker *w)
+static void requeue(struct txn *t)
 {
-    while (w->txn.head != NULL) {
-        struct job *job = w->txn.head;
-        clw_jobq_remove(&w->txn, job);
-        job->to_send = REC_OUTCOME;
-        if (w->cfg->topic_dlq[0] != '\0' && !job->req.valid)
-            job->to_send |= REC_DEAD_LETTER;
-        clw_job_fire(w, job, JEV_ABORTED);
-        clw_publish_retry_later(w, job, 0);
+    for (struct job *job; (job = list_head(t)) != NULL;) {
+        list_remove(t, job);
+        clw_job_post(t->events, job, JEV_ABORTED);
     }
 }
 
-static void start_abort(struct worker *w)
+static void start_abort(struct txn *t)
 {
     char err[512];
-    if (clw_kafka_txn_abort_start(w->kafka, err, sizeof(err)) != 0) {
-        txn_fatal(w, err);
+    if (clw_kafka_txn_abort_start(t->kafka, err, sizeof(err)) != 0) {
+        txn_fatal(t, err);
         return;
     }
-    w->txn_phase = TXN_ABORTING;
+    t->phase = TXN_ABORTING;
 }
 
-void clw_worker_txn_abort(struct worker *w)
+void clw_txn_abort(struct txn *t)
 {
     /* A commit under way carries the offsets taken with its outcomes: it commits both or
      * neither, and an abort under way needs nothing more. */
-    if (w->txn_phase == TXN_OPEN || w->txn_phase == TXN_FLUSHING)
-        start_abort(w);
+    if (t->phase == TXN_OPEN || t->phase == TXN_FLUSHING)
+        start_abort(t);
 }
 
-void clw_worker_txn_commit_now(struct worker *w)
+void clw_txn_commit_now(struct txn *t)
 {
-    if (w->txn_phase == TXN_OPEN)
-        w->txn_phase = TXN_FLUSHING;
-}
-
-static void forget_offsets(struct worker *w)
-{
-    free(w->txn_ids);
-    free(w->txn_offs);
-    w->txn_ids = NULL;
-    w->txn_offs = NULL;
-    w->txn_n = 0;
+    if (t->phase == TXN_OPEN)
+        t->phase = TXN_FLUSHING;
 }
 
 /* The commit could not start (out of memory): the transaction stays open and is tried again
  * when it is next due. */
-static void commit_later(struct worker *w, const char *why)
+static void commit_later(struct txn *t, const char *why)
 {
     CLW_WARN("cannot commit the Kafka transaction now (%s); trying again", why);
-    forget_offsets(w);
-    w->txn_phase = TXN_OPEN;
-    w->txn_started = clw_clock_mono_ms();
+    forget_offsets(t);
+    t->phase = TXN_OPEN;
+    t->started = clw_clock_mono_ms();
 }
 
 /* TXN_FLUSHING: once every record is acknowledged, the transaction thread commits the released
  * commit points. A transaction with a failed delivery cannot commit (librdkafka refuses): it
  * is aborted. While an outcome must be produced again, the transaction stays open. */
-static void flushed(struct worker *w)
+static void flushed(struct txn *t)
 {
-    if (clw_kafka_producer_queue_len(w->kafka) > 0)
+    if (clw_kafka_producer_queue_len(t->kafka) > 0)
         return; /* the delivery reports wake the loop */
-    if (w->txn_failed) {
+    if (t->failed) {
         CLW_WARN("a record of the Kafka transaction was not delivered; aborting it and producing "
                  "its outcomes again");
-        start_abort(w);
+        start_abort(t);
         return;
     }
-    if (republish_pending(w)) {
-        w->txn_phase = TXN_OPEN; /* due again after another interval */
-        w->txn_started = clw_clock_mono_ms();
+    if (republish_pending(t)) {
+        t->phase = TXN_OPEN; /* due again after another interval */
+        t->started = clw_clock_mono_ms();
         return;
     }
-    size_t cap = w->n_parts ? w->n_parts : 1;
-    w->txn_ids = calloc(cap, sizeof(*w->txn_ids));
-    w->txn_offs = calloc(cap, sizeof(*w->txn_offs));
-    if (w->txn_ids == NULL || w->txn_offs == NULL) {
-        commit_later(w, "out of memory");
+    size_t cap = t->parts->n ? t->parts->n : 1;
+    t->ids = calloc(cap, sizeof(*t->ids));
+    t->offs = calloc(cap, sizeof(*t->offs));
+    if (t->ids == NULL || t->offs == NULL) {
+        commit_later(t, "out of memory");
         return;
     }
-    for (size_t i = 0; i < w->n_parts; i++) {
-        const struct part *p = w->parts[i];
+    for (size_t i = 0; i < t->parts->n; i++) {
+        const struct part *p = t->parts->parts[i];
         if (p != NULL && p->released >= 0 && p->released > p->stored) {
-            w->txn_ids[w->txn_n] = p->id;
-            w->txn_offs[w->txn_n++] = p->released;
+            t->ids[t->n] = p->id;
+            t->offs[t->n++] = p->released;
         }
     }
     char err[512];
-    if (clw_kafka_txn_commit_start(w->kafka, w->txn_ids, w->txn_offs, w->txn_n, err, sizeof(err)) !=
-        0) {
-        commit_later(w, err);
+    if (clw_kafka_txn_commit_start(t->kafka, t->ids, t->offs, t->n, err, sizeof(err)) != 0) {
+        commit_later(t, err);
         return;
     }
-    w->txn_phase = TXN_COMMITTING;
+    t->phase = TXN_COMMITTING;
 }
 
 /* TXN_COMMITTING, TXN_ABORTING: takes the transaction thread's result once it is there. */
-static void ended(struct worker *w)
+static void ended(struct txn *t)
 {
     char err[512];
-    enum clw_txn_result r = clw_kafka_txn_poll(w->kafka, err, sizeof(err));
+    enum clw_txn_result r = clw_kafka_txn_poll(t->kafka, err, sizeof(err));
     if (r == CLW_TXN_RUNNING)
         return;
-    int committing = w->txn_phase == TXN_COMMITTING;
-    w->txn_phase = TXN_IDLE;
+    int committing = t->phase == TXN_COMMITTING;
+    t->phase = TXN_IDLE;
     if (r == CLW_TXN_FATAL) {
-        forget_offsets(w);
-        txn_fatal(w, err);
+        forget_offsets(t);
+        txn_fatal(t, err);
         return;
     }
     if (r == CLW_TXN_ABORTED) {
         if (committing)
             CLW_WARN("transaction aborted (%s); producing its %zu outcome(s) again", err,
-                     w->txn.len);
-        requeue(w);
+                     t->list.len);
+        requeue(t);
     } else {
-        for (size_t i = 0; i < w->txn_n; i++) {
-            struct part *p = (size_t)w->txn_ids[i] < w->n_parts ? w->parts[w->txn_ids[i]] : NULL;
-            if (p != NULL && w->txn_offs[i] > p->stored)
-                p->stored = w->txn_offs[i];
+        for (size_t i = 0; i < t->n; i++) {
+            struct part *p = clw_parts_get(t->parts, t->ids[i], 0);
+            if (p != NULL)
+                clw_parts_set_committed(p, t->offs[i]);
         }
-        while (w->txn.head != NULL) {
-            struct job *job = w->txn.head;
-            clw_jobq_remove(&w->txn, job);
-            clw_job_fire(w, job, JEV_COMMITTED);
+        for (struct job *job; (job = list_head(t)) != NULL;) {
+            list_remove(t, job);
+            clw_job_post(t->events, job, JEV_COMMITTED);
         }
     }
-    forget_offsets(w);
+    forget_offsets(t);
     /* The outcomes that became final meanwhile go into the next transaction. */
-    for (size_t i = 0; i < w->n_parts; i++)
-        if (w->parts[i] != NULL)
-            release(w, w->parts[i]);
+    release_all(t);
 }
 
-void clw_worker_txn_tick(struct worker *w, int64_t now)
+void clw_txn_tick(struct txn *t, int64_t now)
 {
-    if (w->txn_phase == TXN_OPEN && now - w->txn_started >= TXN_INTERVAL_MS)
-        w->txn_phase = TXN_FLUSHING;
-    if (w->txn_phase == TXN_FLUSHING)
-        flushed(w);
-    if (w->txn_phase == TXN_COMMITTING || w->txn_phase == TXN_ABORTING)
-        ended(w);
+    if (!t->eos)
+        return;
+    if (t->phase == TXN_OPEN && now - t->started >= TXN_INTERVAL_MS)
+        t->phase = TXN_FLUSHING;
+    if (t->phase == TXN_FLUSHING)
+        flushed(t);
+    if (t->phase == TXN_COMMITTING || t->phase == TXN_ABORTING)
+        ended(t);
 }
 
-int64_t clw_worker_txn_wait_ms(const struct worker *w, int64_t now, int64_t max_ms)
+int64_t clw_txn_wait_ms(const struct txn *t, int64_t now, int64_t max_ms)
 {
-    if (w->txn_phase != TXN_OPEN)
+    if (!t->eos || t->phase != TXN_OPEN)
         return max_ms; /* delivery reports or the transaction thread wake the loop */
-    int64_t due = w->txn_started + TXN_INTERVAL_MS - now;
+    int64_t due = t->started + TXN_INTERVAL_MS - now;
     return due < 0 ? 0 : due < max_ms ? due : max_ms;
-}
-
-void clw_worker_txn_settle(struct worker *w, int64_t deadline)
-{
-    for (;;) {
-        if (w->exit_code == CLW_EXIT_FATAL)
-            return; /* the clients are unusable */
-        clw_worker_txn_commit_now(w);
-        if (w->txn_phase == TXN_IDLE)
-            return;
-        int64_t left = deadline - clw_clock_mono_ms();
-        if (left <= 0) {
-            CLW_WARN("stopping before the Kafka transaction ended; its outcomes are published "
-                     "again by the next owner");
-            return;
-        }
-        clw_worker_turn(w, 0, left < 100 ? (int)left : 100);
-    }
 }

@@ -198,7 +198,20 @@ class Worker:
         if self._log_file:
             self._log_file.close()
             self._log_file = None
+        self.check_invariants()
         return rc
+
+    def check_invariants(self):
+        """Raises when the worker logged a broken invariant of its core ("internal: ..."): a
+        job event the state table refused, or the job events drained re-entrantly. Every test
+        that stops or closes a worker checks this."""
+        with self._cond:
+            broken = [l for l in self.lines
+                      if any(m in l for m in ("internal: event ", "internal: job events",
+                                              "internal: more than"))]
+        if broken:
+            raise AssertionError("the worker broke an invariant of its core:\n%s"
+                                 % "\n".join(broken[:10]))
 
     def close(self):
         if self.proc.poll() is None:

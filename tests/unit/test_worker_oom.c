@@ -50,7 +50,7 @@ static struct worker *make_worker(struct clw_config *cfg, int dlq)
  * either the worker stops with status 2 or the record is alive (pending). */
 static void check_nothing_skipped(struct worker *w, int64_t offset, const char *what, long n)
 {
-    struct part *p = w->n_parts > 0 ? w->parts[0] : NULL;
+    struct part *p = clw_parts_get(&w->parts, 0, 0);
     if (w->stopping) {
         if (w->exit_code != CLW_EXIT_FATAL)
             fail_msg("%s, allocation %ld: stopping with status %d, not 2", what, n, w->exit_code);
@@ -58,13 +58,13 @@ static void check_nothing_skipped(struct worker *w, int64_t offset, const char *
     if (p == NULL)
         return; /* nothing taken: the consumer's position never passed it */
     int64_t cp = clw_offsets_commit_point(p->offs);
-    for (const struct job *job = p->jobs; job != NULL; job = job->pnext)
-        if (cp > job->offset)
+    for (const struct job *job = clw_parts_first(p); job != NULL; job = clw_parts_next(job))
+        if (cp > job->rec.offset)
             fail_msg("%s, allocation %ld: commit point %lld past live offset %lld", what, n,
-                     (long long)cp, (long long)job->offset);
-    if (!w->stopping && p->jobs == NULL && cp > offset)
+                     (long long)cp, (long long)job->rec.offset);
+    if (!w->stopping && p->jobs.len == 0 && cp > offset)
         fail_msg("%s, allocation %ld: the record vanished and its offset is done", what, n);
-    if (!w->stopping && p->jobs == NULL)
+    if (!w->stopping && p->jobs.len == 0)
         fail_msg("%s, allocation %ld: the record vanished without a stop", what, n);
 }
 
@@ -92,10 +92,10 @@ static void take_valid(struct worker *w, long n)
 {
     struct clw_kafka_msg m = clw_test_record(7, "{\"requestId\":\"r-1\",\"vpcId\":\"vpc-1\","
                                                 "\"instanceIds\":[\"ins-1\",\"ins-2\"]}");
-    clw_worker_on_message(w, &m);
+    clw_worker_take(w, &m);
     check_nothing_skipped(w, 7, "a valid record", n);
     if (!w->stopping) /* taken: ready in the pool for a call */
-        assert_int_equal(w->parts[0]->jobs->state, JOB_READY);
+        assert_int_equal(clw_parts_first(clw_parts_get(&w->parts, 0, 0))->state, JOB_READY);
 }
 
 static void test_intake(void **state)
@@ -112,20 +112,20 @@ static void test_intake(void **state)
 static void take_invalid(struct worker *w, long n)
 {
     struct clw_kafka_msg m = clw_test_record(3, "{not json");
-    clw_worker_on_message(w, &m);
+    clw_worker_take(w, &m);
     check_nothing_skipped(w, 3, "an invalid record", n);
     if (w->stopping)
         return;
-    struct job *job = w->parts[0]->jobs;
+    struct job *job = clw_parts_first(clw_parts_get(&w->parts, 0, 0));
     /* Published, or waiting to be published again (timer or, without memory for one, the
      * timer-less list served every turn). */
     if (job->state == JOB_REPUBLISH) {
-        assert_true(job->timer.idx != CLW_TIMER_IDLE || job->untimed);
+        assert_true(job->pub.timer.idx != CLW_TIMER_IDLE || job->pub.untimed);
         /* Once memory is back the next turn publishes it. */
-        clw_publish_tick(w, clw_clock_mono_ms() + 60000);
+        clw_worker_step(w, clw_clock_mono_ms() + 60000);
     }
     assert_int_equal(job->state, JOB_PUBLISHING);
-    assert_int_equal(job->to_send, 0);
+    assert_int_equal(job->pub.to_send, 0);
 }
 
 static void test_publish(void **state)
@@ -144,23 +144,25 @@ static void test_publish(void **state)
 static int redeliver(struct worker *w, long n)
 {
     struct clw_kafka_msg m = clw_test_record(5, "");
-    clw_worker_on_message(w, &m);
-    struct job *job = w->parts[0]->jobs;
+    clw_worker_take(w, &m);
+    struct job *job = clw_parts_first(clw_parts_get(&w->parts, 0, 0));
     assert_int_equal(job->state, JOB_PUBLISHING);
     struct injector in = {n, 0, 0};
     clw_alloc_set_fail_hook(fail_nth, &in);
     clw_kafka_purge(w->kafka, 1000); /* the delivery fails: its report says "retry" */
+    clw_flow_drain(&w->flow);        /* the report's news is taken, as after the loop's phase */
     check_nothing_skipped(w, 5, "a failed delivery", n);
     assert_int_equal(job->state, JOB_REPUBLISH);
-    assert_true(job->timer.idx != CLW_TIMER_IDLE || job->untimed);
-    clw_publish_tick(w, clw_clock_mono_ms() + 60000);
+    assert_true(job->pub.timer.idx != CLW_TIMER_IDLE || job->pub.untimed);
+    clw_worker_step(w, clw_clock_mono_ms() + 60000);
     check_nothing_skipped(w, 5, "a failed delivery, produced again", n);
     clw_alloc_set_fail_hook(NULL, NULL);
     if (job->state == JOB_REPUBLISH) /* that turn's allocation failed: the next turn */
-        clw_publish_tick(w, clw_clock_mono_ms() + 120000);
+        clw_worker_step(w, clw_clock_mono_ms() + 120000);
     assert_int_equal(job->state, JOB_PUBLISHING);
-    assert_int_equal(job->to_send, 0);
-    assert_int_equal(clw_offsets_commit_point(w->parts[0]->offs), -1); /* none acknowledged */
+    assert_int_equal(job->pub.to_send, 0);
+    assert_int_equal(clw_offsets_commit_point(clw_parts_get(&w->parts, 0, 0)->offs),
+                     -1); /* none acknowledged */
     return in.fired;
 }
 

@@ -53,7 +53,7 @@ static void take_ins(struct worker *w, int64_t offset, const char *vpc, const ch
              "{\"requestId\":\"r-%lld\",\"vpcId\":\"%s\",\"instanceIds\":[\"%s\"]}",
              (long long)offset, vpc, ins);
     struct clw_kafka_msg m = clw_test_record(offset, value);
-    clw_worker_on_message(w, &m);
+    clw_worker_take(w, &m);
     assert_false(w->stopping);
 }
 
@@ -67,11 +67,10 @@ static void take(struct worker *w, int64_t offset, const char *vpc)
 
 static struct job *job_at(struct worker *w, int64_t offset)
 {
-    for (struct job *job = w->parts[0]->jobs; job != NULL; job = job->pnext)
-        if (job->offset == offset)
-            return job;
-    fail_msg("no request at offset %lld", (long long)offset);
-    return NULL;
+    struct job *job = clw_test_job(w, offset);
+    if (job == NULL)
+        fail_msg("no request at offset %lld", (long long)offset);
+    return job;
 }
 
 /* Hands call an answer as the HTTP adapter would at the end of its transfer (which never ran:
@@ -83,7 +82,7 @@ static int64_t answer(struct worker *w, struct call *call, long status, const ch
         CLW_TRANSPORT_OK, status, body, body != NULL ? strlen(body) : 0, -1, 1};
     assert_int_equal(call->state, CALL_RUNNING);
     assert_int_equal(clw_http_cancel(w->http, call), 1);
-    clw_worker_on_http_done(call, &resp, w);
+    clw_worker_http_done(w, call, &resp);
     return clw_clock_mono_ms();
 }
 
@@ -91,24 +90,18 @@ static int64_t answer(struct worker *w, struct call *call, long status, const ch
  * the request at offset, which must be running. */
 static struct call *started(struct worker *w, int64_t offset)
 {
-    int64_t now = later();
-    clw_sched_tick(w, now);
-    clw_worker_dispatch(w, now);
-    for (const struct job *job = w->parts[0]->jobs; job != NULL; job = job->pnext)
-        if (job->offset == offset) {
-            assert_int_equal(job->state, JOB_IN_CALL);
-            assert_int_equal(job->call->state, CALL_RUNNING);
-            return job->call;
-        }
-    fail_msg("no request at offset %lld", (long long)offset);
-    return NULL;
+    clw_worker_step(w, later());
+    const struct job *job = job_at(w, offset);
+    assert_int_equal(job->state, JOB_IN_CALL);
+    assert_int_equal(job->member.call->state, CALL_RUNNING);
+    return job->member.call;
 }
 
 static int members_of(const struct call *call, const char *vpc)
 {
     int n = 0;
     for (size_t i = 0; i < call->n_members; i++)
-        n += strstr(call->members[i]->group, vpc) != NULL;
+        n += strstr(call->members[i]->rec.group, vpc) != NULL;
     return n;
 }
 
@@ -163,7 +156,7 @@ static void test_top_up(void **state)
         assert_int_equal(call->n_members, tc->members_after);
         assert_int_equal(call->n_instances, tc->members_after);
         assert_int_equal(members_of(call, "vpc-1"), (int)tc->members_after);
-        assert_int_equal(call->members[0]->offset, 0); /* the first member stays first */
+        assert_int_equal(call->members[0]->rec.offset, 0); /* the first member stays first */
         finish(w, call, &cfg);
     }
 }
@@ -202,7 +195,7 @@ static void delays(long status, const char *body, int64_t *out, int rounds)
         int64_t after = answer(w, call, status, body);
         assert_int_equal(call->state, CALL_BACKOFF);
         /* The delay was added to a time not later than after: it is at least this. */
-        out[r] = call->timer.due - after;
+        out[r] = call->wait.timer.due - after;
         assert_ptr_equal(started(w, 0), call);
         assert_int_equal(call->attempts, r + 2);
     }
@@ -245,7 +238,10 @@ static void test_a_leaving_member_keeps_its_instances_until_the_attempt_ended(vo
     take_ins(w, 2, "vpc-2", "ins-b"); /* waits for the request at offset 1 */
     assert_int_equal(job_at(w, 2)->state, JOB_GATED);
 
-    clw_job_abandon(w, job_at(w, 1));
+    struct job *leaving = job_at(w, 1);
+    clw_sched_drop(&w->sched, leaving); /* as abandoning it does */
+    clw_parts_unlink(&w->parts, leaving);
+    clw_job_free(leaving);
     assert_int_equal(call->n_members, 1);
     assert_int_equal(call->state, CALL_RUNNING);
     /* The attempt still carries ins-b: the later request may not start beside it. */
@@ -259,9 +255,9 @@ static void test_a_leaving_member_keeps_its_instances_until_the_attempt_ended(vo
     assert_int_equal(job_at(w, 2)->state, JOB_READY);
     struct job *left = job_at(w, 0);
     assert_int_equal(left->state, JOB_IN_CALL);
-    assert_ptr_equal(left->call, call);
+    assert_ptr_equal(left->member.call, call);
     assert_int_equal(call->state, CALL_QUEUED);
-    assert_int_equal(left->last->members, 2); /* the answer came to a call of two */
+    assert_int_equal(left->verdict.last->members, 2); /* the answer came to a call of two */
     struct call *again = started(w, 0);
     assert_ptr_equal(again, call);
     finish(w, call, &cfg);
