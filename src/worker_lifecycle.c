@@ -165,6 +165,8 @@ static void finish(struct worker *w, struct job *job)
     clw_metrics_request_done(w->metrics, job->req.has_action, job->req.action, job->succeeded,
                              job->error_class,
                              (double)(clw_clock_mono_ms() - job->received_mono) / 1000.0);
+    if (!job->req.valid && w->cfg->topic_dlq[0] != '\0')
+        clw_metrics_dead_letter(w->metrics); /* its dead letter went out with the outcome */
     struct part *p = job->part;
     int64_t offset = job->offset;
     clw_job_free(job);
