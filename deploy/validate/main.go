@@ -4,6 +4,11 @@
 //
 // Usage: validate FILE...   (multi-document YAML as `helm template` prints it; - reads stdin)
 // Prints one line per object and exits 0 when every object decoded, 1 otherwise.
+//
+// Module versions (go.mod): k8s.io/api and apimachinery v0.37.2; the Prometheus Operator's
+// monitoring API v0.95.2; KEDA v2.20.2, the newest whose go.mod this machine's Go (1.26) accepts
+// (v2.21 asks for Go 1.27.4). KEDA's trigger metadata is a string map its Go types cannot check:
+// scripts/check_deploy.py checks the keys the chart relies on.
 package main
 
 import (
