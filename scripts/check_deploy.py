@@ -451,6 +451,13 @@ def check_worker_accepts(renders, worker, build):
                   "%s: the worker accepts the rendered configuration, -X arguments and "
                   "environment (--check-config: %s)" % (name, first or "no output"),
                   out[-600:])
+            keys = [a.split("=", 1)[0] for i, a in enumerate(args) if i and args[i - 1] == "-X"]
+            lines = res.stdout.splitlines()
+            unused = [k for k in keys
+                      if not any(l.startswith(k + " = ") and l.endswith("# -X") for l in lines)]
+            if keys:
+                check(not unused, "%s: the worker takes every -X of the pod (%s)" % (
+                    name, ", ".join(keys)), "not from -X: %s" % unused)
             if r.workload()["kind"] == "StatefulSet":
                 want_id = "kafka.consumer.group.instance.id = %s%s  # -X" % (
                     values["staticMembership"]["prefix"], pod)
