@@ -13,7 +13,7 @@ builds helm and the validator (deploy/validate) once per machine and passes thei
    KEDA above the partition count, settings the chart owns, exactly-once on a Deployment), a
    misspelt field the validator must reject, and renders these checks must reject.
 3. The image: the rendered command, config path, ops port, probe paths and user agree with
-   docker/Dockerfile, and with the built image's configuration when podman has it
+   docker/Dockerfile, and with the built image's configuration and files when podman has it
    (scripts/check-container builds it earlier in .ci/run).
 4. The worker: every render's configuration file, -X arguments and credential environment are
    accepted by the real binary (--check-config), which names the credential source the variant
@@ -584,6 +584,18 @@ def main():
               facts["health_path"] in hc and os.path.dirname(facts["binary"]) in path_env.split(":"),
               "image %s: entrypoint %s on PATH, port %d, user %d:%d, healthcheck %s (podman image inspect)"
               % (IMAGE, cfg.get("Entrypoint"), facts["port"], facts["uid"], facts["gid"], facts["health_path"]))
+        # The files the pods use, in the image's file system.
+        mnt = run(["podman", "image", "mount", IMAGE], timeout=60)
+        if check(mnt.returncode == 0, "podman image mount %s" % IMAGE, mnt.stderr):
+            try:
+                root = mnt.stdout.strip()
+                binary = os.path.join(root, facts["binary"].lstrip("/"))
+                check(os.path.isfile(binary) and os.access(binary, os.X_OK) and
+                      os.path.isdir(os.path.join(root, os.path.dirname(facts["config"]).lstrip("/"))),
+                      "image %s holds the binary %s and the directory %s the chart mounts over"
+                      % (IMAGE, facts["binary"], os.path.dirname(facts["config"])))
+            finally:
+                run(["podman", "image", "unmount", IMAGE], timeout=60)
 
     cmake = open(os.path.join(REPO, "CMakeLists.txt"), encoding="utf-8").read()
     version = re.search(r"project\(classiclink-worker VERSION (\S+)", cmake).group(1)
