@@ -17,7 +17,9 @@ builds helm and the validator (deploy/validate) once per machine and passes thei
    (scripts/check-container builds it earlier in .ci/run).
 4. The worker: every render's configuration file, -X arguments and credential environment are
    accepted by the real binary (--check-config), which names the credential source the variant
-   means; OIDC and the CVM role against the simulator's STS and metadata service.
+   means; OIDC and the CVM role against the simulator's STS and metadata service. And it runs
+   with its root file system read-only, as readOnlyRootFilesystem has it (as root: a mount
+   namespace of its own).
 5. Alert rules: promtool check rules and test rules; every alert has a test with a firing and a
    non-firing series and a runbook heading in docs/operations.md; the chart's PrometheusRule has
    the file's groups.
@@ -466,6 +468,23 @@ def check_worker_accepts(renders, worker, build):
                       res.stdout[-400:])
 
 
+def check_read_only_root(build):
+    """readOnlyRootFilesystem holds for the worker: tests/integration/test_deploy_metrics.py (API
+    calls, a dead letter, temporary credentials, metrics) with the worker in a mount namespace of
+    its own whose root file system is remounted read-only."""
+    if os.geteuid() != 0:
+        print("check-deploy: note  not root: the worker was not run on a read-only root file system")
+        return
+    # The worker never starts when the remount did not make / read-only (the probe write works).
+    wrapper = ("unshare --mount --propagation private -- sh -c 'mount -o remount,bind,ro / && "
+               "! touch /.clw-read-only-probe 2>/dev/null && exec \"$@\"' sh")
+    env = dict(os.environ, CLW_WORKER_WRAPPER=wrapper, CLW_BUILD_DIR=os.path.abspath(build))
+    res = run([sys.executable, os.path.join(REPO, "tests", "integration", "test_deploy_metrics.py")],
+              env=env, timeout=600)
+    check(res.returncode == 0, "the worker runs on a read-only root file system "
+          "(test_deploy_metrics.py, / remounted read-only)", (res.stdout + res.stderr)[-1500:])
+
+
 # ---- alert rules and dashboard ------------------------------------------------------------------------
 
 def metric_names(text):
@@ -673,6 +692,7 @@ def main():
                   "these checks reject a render with %s" % what)
 
         check_worker_accepts(renders, worker, build)
+        check_read_only_root(build)
         alerts = check_rules(helm)
         dash_text = check_dashboard(tmp)
 
