@@ -98,6 +98,8 @@ struct clw_metrics {
     struct metrics_histogram request_duration;
     atomic_ullong consumed;
     atomic_ullong retries;
+    atomic_ullong dead_letters;
+    atomic_llong creds_expiry_ms;
     atomic_long inflight;
     atomic_long producer_queue;
 
@@ -319,6 +321,17 @@ void clw_metrics_call_requests(struct clw_metrics *m, size_t requests)
 void clw_metrics_retry(struct clw_metrics *m)
 {
     metrics_inc(&m->retries);
+}
+
+void clw_metrics_dead_letter(struct clw_metrics *m)
+{
+    metrics_inc(&m->dead_letters);
+}
+
+void clw_metrics_set_credentials_expiry(struct clw_metrics *m, int64_t wall_ms)
+{
+    atomic_store_explicit(&m->creds_expiry_ms, wall_ms > 0 ? (long long)wall_ms : 0,
+                          memory_order_relaxed);
 }
 
 void clw_metrics_set_inflight(struct clw_metrics *m, long calls)
@@ -632,6 +645,14 @@ char *clw_metrics_render(struct clw_metrics *m, size_t *len)
     metrics_family(&b, "classiclink_retries_total", "counter",
                    "Requests scheduled for another attempt after a transient answer.");
     clw_buf_printf(&b, "classiclink_retries_total %llu\n", metrics_get(&m->retries));
+    metrics_family(&b, "classiclink_dead_letters_total", "counter",
+                   "Invalid requests whose dead letter was acknowledged with the outcome.");
+    clw_buf_printf(&b, "classiclink_dead_letters_total %llu\n", metrics_get(&m->dead_letters));
+    metrics_family(&b, "classiclink_credentials_expiry_timestamp_seconds", "gauge",
+                   "Unix time at which the temporary credentials in use expire; 0 for "
+                   "long-term keys.");
+    clw_buf_printf(&b, "classiclink_credentials_expiry_timestamp_seconds %lld\n",
+                   atomic_load_explicit(&m->creds_expiry_ms, memory_order_relaxed) / 1000);
     metrics_family(&b, "classiclink_inflight_calls", "gauge", "API calls in flight.");
     clw_buf_printf(&b, "classiclink_inflight_calls %ld\n",
                    atomic_load_explicit(&m->inflight, memory_order_relaxed));

@@ -318,6 +318,7 @@ static void housekeeping(struct worker *w, int64_t now)
         return;
     w->next_housekeeping = now + 1000;
     clw_metrics_set_producer_queue(w->metrics, clw_kafka_producer_queue_len(w->kafka));
+    clw_metrics_set_credentials_expiry(w->metrics, clw_creds_expiry_ms(w->creds.creds));
     for (size_t i = 0; i < w->parts.n; i++) {
         const struct part *p = w->parts.parts[i];
         if (p == NULL)

@@ -62,6 +62,8 @@ static void finish(struct flow *f, struct job *job)
     clw_metrics_request_done(f->metrics, job->rec.req.has_action, job->rec.req.action,
                              job->succeeded, job->error_class,
                              (double)(clw_clock_mono_ms() - job->rec.received_mono) / 1000.0);
+    if (job->rec.dead_letter)
+        clw_metrics_dead_letter(f->metrics); /* its dead letter went out with the outcome */
     int32_t partition = job->rec.partition;
     int64_t offset = job->rec.offset;
     clw_parts_unlink(f->parts, job);

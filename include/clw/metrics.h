@@ -40,6 +40,11 @@ void clw_metrics_api_call(struct clw_metrics *m, const char *action, const char 
 void clw_metrics_call_requests(struct clw_metrics *m, size_t requests);
 /* A request was scheduled for another attempt after a transient answer. */
 void clw_metrics_retry(struct clw_metrics *m);
+/* A request's dead letter was acknowledged with its outcome (classiclink_dead_letters_total). */
+void clw_metrics_dead_letter(struct clw_metrics *m);
+/* When the temporary credentials in use expire, wall-clock ms; negative for long-term keys (or
+ * none yet): classiclink_credentials_expiry_timestamp_seconds then reads 0. */
+void clw_metrics_set_credentials_expiry(struct clw_metrics *m, int64_t wall_ms);
 
 void clw_metrics_set_inflight(struct clw_metrics *m, long calls);
 void clw_metrics_set_producer_queue(struct clw_metrics *m, long records);

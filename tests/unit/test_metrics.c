@@ -34,6 +34,8 @@ enum op_kind {
     OP_GROUP,    /* flag = joined, l1 = assigned */
     OP_PRODUCER, /* flag */
     OP_ALIVE,    /* l1 = mono ms */
+    OP_DEAD_LETTER,
+    OP_CREDS, /* l1 = expiry, wall ms */
 };
 
 struct op {
@@ -119,6 +121,12 @@ static void apply_ops(struct clw_metrics *m, const struct op *ops)
             break;
         case OP_ALIVE:
             clw_metrics_loop_alive(m, ops->l1);
+            break;
+        case OP_DEAD_LETTER:
+            clw_metrics_dead_letter(m);
+            break;
+        case OP_CREDS:
+            clw_metrics_set_credentials_expiry(m, (int64_t)ops->l1);
             break;
         case OP_END:
             break;
@@ -496,6 +504,27 @@ static const struct render_case render_cases[] = {
      {"classiclink_consumer_lag{partition=\"0\"}", "classiclink_committed_offset{partition=\"0\"}",
       "classiclink_pending_records{partition=\"3\"} 10",
       "classiclink_pending_records{partition=\"2\"}"}},
+    {"dead letters and credentials expiry are shown from the start, at 0",
+     {{OP_END}},
+     {"# TYPE classiclink_dead_letters_total counter", "classiclink_dead_letters_total 0",
+      "# TYPE classiclink_credentials_expiry_timestamp_seconds gauge",
+      "classiclink_credentials_expiry_timestamp_seconds 0"},
+     {NULL}},
+    {"dead letters count; the expiry is whole Unix seconds of the latest value",
+     {{.kind = OP_DEAD_LETTER},
+      {.kind = OP_DEAD_LETTER},
+      {.kind = OP_DEAD_LETTER},
+      {.kind = OP_CREDS, .l1 = 1767225600999L},
+      {.kind = OP_CREDS, .l1 = 1767229200500L},
+      {OP_END}},
+     {"classiclink_dead_letters_total 3",
+      "classiclink_credentials_expiry_timestamp_seconds 1767229200"},
+     {"classiclink_credentials_expiry_timestamp_seconds 1767225600",
+      "classiclink_credentials_expiry_timestamp_seconds 1767229200.5"}},
+    {"long-term keys after temporary ones: the expiry reads 0 again",
+     {{.kind = OP_CREDS, .l1 = 1767225600000L}, {.kind = OP_CREDS, .l1 = -1}, {OP_END}},
+     {"classiclink_credentials_expiry_timestamp_seconds 0"},
+     {"classiclink_credentials_expiry_timestamp_seconds 1767225600"}},
     {"pause gauges follow set and clear",
      {PAUSE(CLW_PAUSE_CIRCUIT_OPEN, 1, "circuit open after 5 failures"),
       PAUSE(CLW_PAUSE_WORKER_FAULT, 1, NULL),
@@ -594,6 +623,8 @@ static void test_families_once(void **state)
         "classiclink_producer_queue_records",
         "classiclink_records_consumed_total",
         "classiclink_retries_total",
+        "classiclink_dead_letters_total",
+        "classiclink_credentials_expiry_timestamp_seconds",
         "classiclink_pending_records",
         "classiclink_consumer_lag",
         "classiclink_committed_offset",
