@@ -129,7 +129,7 @@ def run(records, seed, settings=None, faults=None, v3=False, sim_args=(), sim_co
     starts. sim_config: a /_sim/config change (e.g. {"sameVpcAttach": "success"}). settings:
     worker keys on top of worklib's test defaults. v3: api.version=3 against the simulator's
     API 3.0 endpoint. The run waits until every request has an outcome, at most timeout_s, and
-    gives up earlier when no outcome arrived for quiet_s (default: the retry budget plus 20 s),
+    gives up earlier when no new outcome arrived within quiet_s (default: the retry budget plus 20 s),
     then stops the worker (SIGTERM) and reads the results topic to its end, so duplicates
     published meanwhile count."""
     ids = request_ids(records)
@@ -155,11 +155,16 @@ def run(records, seed, settings=None, faults=None, v3=False, sim_args=(), sim_co
         result.settings = dict(w.settings)
         st.send(records)
         want = set(ids)
-        try:
-            kafkalib.consume(st.bootstrap, worklib.RESULTS, count=len(ids),
-                             timeout_s=timeout_s, idle_s=quiet_s)
-        except kafkalib.KafkaTimeout:
-            pass  # whatever came is read again below, after the worker stopped
+        deadline, got = started + timeout_s, 0
+        while time.monotonic() < deadline:
+            try:
+                kafkalib.consume(st.bootstrap, worklib.RESULTS, count=len(ids),
+                                 timeout_s=min(quiet_s, deadline - time.monotonic()))
+                break
+            except kafkalib.KafkaTimeout as timeout:
+                if len(timeout.records) <= got:
+                    break  # nothing new for quiet_s; what came is read again below
+                got = len(timeout.records)
         result.elapsed_s = time.monotonic() - started
         result.stats = st.sim.stats()
         result.state = st.sim.state()

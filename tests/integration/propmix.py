@@ -5,18 +5,21 @@ Contract section 8 promises that a request in a shared API call gets exactly the
 lone call would have given. A *mix* is a handful of requests with their own small world: VPCs
 a and b (o exists, only to be linked to; nx does not), instances i0.. (x.. are not in the
 simulator's world) seeded unlinked or linked to a, b or o, and per-instance scripted faults.
-Requests (Attach or Detach, 1-5 instances, instances shared between requests of the mix) go
-to a, b or nx. Each mix has a region of its own, so mixes share no VPC, no instance and no
+Requests (Attach or Detach, 1-5 instances in random order, instances shared between requests
+of the mix) go to a (or al, its legacy id), b or nx. Each mix has a region of its own, so mixes share no VPC, no instance and no
 rate limiter: many mixes run in one simulator and one worker run per mode (lonelib.run_both),
 and every request's outcome must be the same in both runs (lonelib.FIELDS).
 
 Faults, and what the lone outcome is:
-  transient   code:5100:ActionLocked (v3 ResourceInUse), code:6000, code:4400, http:502,
-              http:503 or drop for 1-2 calls: retried within retry.max_elapsed_ms (5 s, far
-              more than 2 backoffs of at most 200 ms need), so they change no outcome;
-  lock        ActionLocked (v3 ResourceInUse) on every call: the lone call ends
-              retries_exhausted after the budget, and requests that only shared a call with
-              it are not concerned (issue 19, 1);
+  transient   code:5100:ActionLocked (v3 ResourceInUse), code:6000, http:502, http:503 or
+              drop for 1-2 calls, code:4400 for one: retried within retry.max_elapsed_ms
+              (10 s), so they change no outcome. 10 s, not less: a throttling answer starts
+              the region's rate limiter at what the API admitted in the last second, as low as
+              one call a second, and the mix's other calls queue behind it;
+  lock        ActionLocked (v3 ResourceInUse) on every call, on an instance only one request
+              names (so no chain of requests waits for it): the lone call ends
+              retries_exhausted after the budget, and requests that only shared a call with it
+              are not concerned (issue 19, 1);
   business    business:InvalidInstance.NotFound on every call naming the instance, or
               business:InstanceLimitExceeded on every Attach naming it;
   task_fail   (API 2 with task.follow only) every call naming the instance succeeds but its
@@ -53,7 +56,8 @@ import lonelib  # noqa: E402
 
 ATTACH = "AttachClassicLinkVpc"
 DETACH = "DetachClassicLinkVpc"
-BUDGET_MS = 5000
+BUDGET_MS = 10000
+LASTING = 10**9  # calls a lasting fault answers: more than any run makes
 
 # Fault kinds, in the order their scripts are listed (the first matching script decides).
 ORDER = ("apply", "business", "task_fail", "lock", "transient")
@@ -100,7 +104,7 @@ def gen_mix(rng, config):
     world, requests = {}, []
     for r in range(rng.randint(2, 6)):
         action = ATTACH if rng.random() < 0.7 else DETACH
-        vpc = _weighted(rng, [("a", 75), ("b", 17), ("nx", 8)])
+        vpc = _weighted(rng, [("a", 65), ("al", 10), ("b", 17), ("nx", 8)])
         names = set()
         for _ in range(_weighted(rng, [(1, 45), (2, 25), (3, 12), (4, 10), (5, 8)])):
             named = sorted(set(world) - names)
@@ -114,7 +118,9 @@ def gen_mix(rng, config):
                 local = "i%d" % len(world)
                 world[local] = _weighted(rng, [(None, 65), ("a", 13), ("b", 9), ("o", 13)])
                 names.add(local)
-        requests.append(["r%d" % r, action, vpc, sorted(names)])
+        names = sorted(names)
+        rng.shuffle(names)  # the API names the first failing instance in the call's order
+        requests.append(["r%d" % r, action, vpc, names])
     names = sorted(world)
     kinds = [("none", 65), ("transient", 20), ("lock", 3), ("business", 10), ("apply", 6)]
     if config["follow"]:
@@ -133,14 +139,15 @@ def gen_mix(rng, config):
             locked = "code:5100:ResourceInUse" if config["v3"] else "code:5100:ActionLocked"
             fault = rng.choice([locked, locked, "code:6000", "code:4400", "http:502",
                                 "http:503", "drop"])
-            faults.append([name, fault, rng.randint(1, 2)])
+            faults.append([name, fault, 1 if fault == "code:4400" else rng.randint(1, 2)])
         elif kind == "lock":
-            faults.append([name, "lock", 1000])
+            if sum(1 for r in requests if name in r[3]) == 1:
+                faults.append([name, "lock", LASTING])
         elif kind == "business":
             faults.append([name, rng.choice(["business:InvalidInstance.NotFound",
-                                             "business:InstanceLimitExceeded"]), 1000])
+                                             "business:InstanceLimitExceeded"]), LASTING])
         else:
-            faults.append([name, "task_fail", 1000])
+            faults.append([name, "task_fail", LASTING])
     if any(f[1].startswith("apply") for f in faults):
         faults = [f for f in faults if f[1].startswith("apply") or fault_kind(f) == "transient"]
     return {"world": world, "requests": requests, "faults": faults}
@@ -164,6 +171,11 @@ def ins_id(prefix, local):
 
 
 def vpc_id(prefix, local):
+    """VPC a also has a legacy spelling, al: pm_vpc_12 for prefix m12 (API 3.0 refuses it as
+    malformed, API 2 takes it; it never shares a call with the vpc- spelling)."""
+    if local == "al":
+        return "p%s_vpc_%s" % ("".join(c for c in prefix if c.isalpha()),
+                               "".join(c for c in prefix if c.isdigit()))
     return "vpc-%s%s" % (prefix, local)
 
 
@@ -180,6 +192,7 @@ def build(config, mixes):
         region = region_of(prefix)
         for local in ("a", "b", "o"):
             vpcs.append({"vpcId": vpc_id(prefix, local), "region": region})
+        vpcs[-3]["legacyId"] = vpc_id(prefix, "al")
         for local, linked in sorted(mix["world"].items()):
             if linked == "unknown":
                 continue
@@ -286,6 +299,13 @@ def signature(rows_by_request):
                      for f, a, b in rows)
 
 
+def core(sig):
+    """What a smaller mix must still show to be the same failure: the rows about the outcome
+    itself (missing, duplicated, status, errorClass) when there are any, else every row."""
+    main = frozenset(r for r in sig if r[0] in ("outcome", "outcomes", "status", "errorClass"))
+    return main or sig
+
+
 def describe(prefix, mix, rows_by_request, info):
     """Lines describing one failing mix: its requests, world, faults and the differences."""
     lines = []
@@ -297,7 +317,8 @@ def describe(prefix, mix, rows_by_request, info):
         lines.append("    request %s%s: %s %s %s" % (prefix, local, action[:6], vpc_id(prefix, vpc),
                                                      [ins_id(prefix, n) for n in names]))
     for local, text, times in mix["faults"]:
-        lines.append("    fault %s: %s x%d" % (ins_id(prefix, local), text, times))
+        lines.append("    fault %s: %s %s" % (ins_id(prefix, local), text,
+                                              "always" if times >= LASTING else "x%d" % times))
     lines.append(lonelib.format_diff(rows_by_request, info["coalesced"], info["alone"],
                                      info["exempt"]))
     return "\n".join(lines)
@@ -362,15 +383,15 @@ def size(mix):
 
 def shrink(config, mix, out=sys.stdout, log_dir=None, rounds=12):
     """Greedy shrinking: every one-step reduction of the current mix runs in one batch (they do
-    not interact); the smallest that still fails with a difference of the original kind
-    becomes current. Returns (mix, rows) of the smallest failing mix found, or None when mix
-    does not fail on its own."""
+    not interact); the smallest that still shows core() of the first failure's rows becomes
+    current. Returns (mix, rows) of the smallest failing mix found, or None when mix does not
+    fail on its own."""
     mix = tidy(mix)
     failures, info = run_mixes(config, [("s0", mix)], log_dir)
     if not failures:
         out.write("shrink: the mix does not fail on its own\n")
         return None
-    want = signature(failures["s0"])
+    want = core(signature(failures["s0"]))
     best, best_rows = mix, failures["s0"]
     for n in range(rounds):
         candidates = _reductions(best)
@@ -379,7 +400,7 @@ def shrink(config, mix, out=sys.stdout, log_dir=None, rounds=12):
         named = [("s%d" % i, m) for i, m in enumerate(candidates)]
         failures, info = run_mixes(config, named, log_dir)
         kept = [(size(m), p, m) for p, m in named
-                if p in failures and signature(failures[p]) & want]
+                if p in failures and want <= signature(failures[p])]
         out.write("shrink round %d: %d candidates, %d still fail (%.0f s)\n" % (
             n + 1, len(candidates), len(kept), info["elapsed_s"]))
         out.flush()
@@ -404,10 +425,16 @@ def batch_mixes(seed, index, count, without=()):
     return config, mixes
 
 
-def report_failures(config, mixes, failures, info, out, header):
-    """Prints each failing mix with a replay document; returns the number of failing mixes."""
+def report_failures(config, mixes, failures, info, out, header, save=None):
+    """Prints each failing mix with a replay document (and appends it to the JSON-lines file
+    save: {"where", "config", "mix", "differences"}); returns the number of failing mixes."""
     by_prefix = dict(mixes)
     for prefix in sorted(failures, key=lambda p: int(p[1:])):
+        if save:
+            with open(save, "a") as f:
+                f.write(json.dumps({"where": "%s %s" % (header, prefix), "config": config,
+                                    "mix": by_prefix[prefix],
+                                    "differences": failures[prefix]}) + "\n")
         out.write("%s: FAILING MIX %s\n" % (header, prefix))
         out.write(describe(prefix, by_prefix[prefix], failures[prefix], info) + "\n")
         out.write("  replay alone: scripts/coalesce-property --replay '%s'\n" % json.dumps(
@@ -416,9 +443,9 @@ def report_failures(config, mixes, failures, info, out, header):
     return len(failures)
 
 
-def run_batch(seed, index, count, out, log_dir=None, without=()):
+def run_batch(seed, index, count, out, log_dir=None, without=(), save=None, timeout_s=240):
     config, mixes = batch_mixes(seed, index, count, without)
-    failures, info = run_mixes(config, mixes, log_dir)
+    failures, info = run_mixes(config, mixes, log_dir, timeout_s)
     nreq = len(info["requests"])
     out.write("batch seed=%s index=%d mixes=%d requests=%d config=%s: %d failing mix(es), "
               "calls coalesced=%d alone=%d, %d collateral, %.1f s\n" % (
@@ -426,7 +453,7 @@ def run_batch(seed, index, count, out, log_dir=None, without=()):
                   len(info["coalesced"].calls), len(info["alone"].calls), len(info["exempt"]),
                   info["elapsed_s"]))
     header = "seed=%s index=%d" % (seed, index)
-    report_failures(config, mixes, failures, info, out, header)
+    report_failures(config, mixes, failures, info, out, header, save)
     return config, mixes, failures, info
 
 
@@ -446,6 +473,7 @@ def main(argv=None):
     ap.add_argument("--replay", help="a replay document (JSON, or a file holding one)")
     ap.add_argument("--shrink", action="store_true", help="shrink each failing replayed mix")
     ap.add_argument("--log-dir", help="keep the last run's worker logs here")
+    ap.add_argument("--save", help="append every failing mix to this JSON-lines file")
     ap.add_argument("--without", default="", help="fault kinds to leave out, comma-separated "
                     "(%s, task_fail)" % ", ".join(k for k in ORDER if k != "task_fail"))
     args = ap.parse_args(argv)
@@ -454,7 +482,7 @@ def main(argv=None):
         doc = _load_replay(args.replay)
         config, mixes = doc["config"], list(zip(prefixes(len(doc["mixes"])), doc["mixes"]))
         failures, info = run_mixes(config, mixes, args.log_dir)
-        report_failures(config, mixes, failures, info, out, "replay")
+        report_failures(config, mixes, failures, info, out, "replay", args.save)
         out.write("replay: %d of %d mix(es) fail (%.1f s)\n" % (len(failures), len(mixes),
                                                                  info["elapsed_s"]))
         if args.shrink:
@@ -478,7 +506,7 @@ def main(argv=None):
     for i in indexes:
         count = min(args.batch, args.mixes - i * args.batch) if args.batch_index is None \
             else args.batch
-        _, _, failures, _ = run_batch(seed, i, count, out, args.log_dir, without)
+        _, _, failures, _ = run_batch(seed, i, count, out, args.log_dir, without, args.save)
         total_fail += len(failures)
     out.write("coalesce-property: seed=%s: %d failing mix(es) of %d, %.0f s\n" % (
         seed, total_fail, args.mixes if args.batch_index is None else args.batch,

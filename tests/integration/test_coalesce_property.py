@@ -65,7 +65,9 @@ class Comparison(unittest.TestCase):
 class Mixes(unittest.TestCase):
     def run_batch(self, index):
         print("coalesce property: CLW_PROPERTY_SEED=%s batch %d, %d mixes" % (SEED, index, MIXES))
-        config, mixes, failures, info = propmix.run_batch(SEED, index, MIXES, sys.stdout)
+        # A worker that stops giving outcomes is cut off after 80 s per run.
+        config, mixes, failures, info = propmix.run_batch(SEED, index, MIXES, sys.stdout,
+                                                          timeout_s=80)
         if failures:
             self.fail("%d of %d mixes differ between coalesced and alone (CLW_PROPERTY_SEED=%s "
                       "batch %d; every failing mix is printed above with its replay command)"
