@@ -6,9 +6,12 @@ lone call would have given. A *mix* is a handful of requests with their own smal
 a and b (o exists, only to be linked to; nx does not), instances i0.. (x.. are not in the
 simulator's world) seeded unlinked or linked to a, b or o, and per-instance scripted faults.
 Requests (Attach or Detach, 1-5 instances in random order, instances shared between requests
-of the mix) go to a (or al, its legacy id), b or nx. Each mix has a region of its own, so mixes share no VPC, no instance and no
-rate limiter: many mixes run in one simulator and one worker run per mode (lonelib.run_both),
-and every request's outcome must be the same in both runs (lonelib.FIELDS).
+of the mix) go to a (or al, its legacy id), b or nx; some mixes send their last requests
+WAVE_S later. Each mix has a region of its own, so mixes share no VPC, no instance and no rate
+limiter: many mixes run in one simulator and one worker run per mode, coalesced and alone
+(lonelib), and every request's outcome must be the same in both runs (lonelib.FIELDS). A
+batch's configuration (gen_config) picks the API version, task follow-up, the simulator's
+same-VPC and detach-unlinked choices and how coalesced calls are formed.
 
 Faults, and what the lone outcome is:
   transient   code:5100:ActionLocked (v3 ResourceInUse), code:6000, http:502, http:503 or
@@ -26,8 +29,9 @@ Faults, and what the lone outcome is:
               task fails and changes nothing;
   apply       http:503 or drop after applying, once: the call naming the instance first is
               ambiguous and reconciled.
-Scripts are listed apply first, then business, task_fail, lock, transient, so a call naming
-several scripted instances is decided the same way however it was formed.
+Scripts are listed apply first, then business, task_fail, lock, transient: which fault answers
+a call naming several scripted instances depends on their kinds, not on how the mix was
+written.
 
 A fault scripted per call hits every request sharing that call: "apply then 503" on X makes
 the whole coalesced call ambiguous (every member reconciled) where, alone, only X's own call
@@ -58,6 +62,7 @@ ATTACH = "AttachClassicLinkVpc"
 DETACH = "DetachClassicLinkVpc"
 BUDGET_MS = 10000
 LASTING = 10**9  # calls a lasting fault answers: more than any run makes
+WAVE_S = 2.0  # how much later a mix's late requests are sent
 
 # Fault kinds, in the order their scripts are listed (the first matching script decides).
 ORDER = ("apply", "business", "task_fail", "lock", "transient")
@@ -70,6 +75,7 @@ def settings_for(config):
         "task.follow": "true" if config["follow"] else "false",
         "worker.max_pending_per_partition": "100000",
         "log.level": config.get("log_level", "info"),
+        "worker.max_in_flight": str(config["maxInFlight"]) if "maxInFlight" in config else None,
     }
 
 
@@ -83,10 +89,24 @@ def sim_config_for(config):
 
 def gen_config(rng, v3):
     """A batch's configuration: API version, task follow-up (API 2 only: API 3.0 answers carry
-    no task), the simulator's choices for attaching to the same VPC and detaching unlinked."""
-    return {"v3": v3, "follow": (not v3) and rng.random() < 0.7,
-            "sameVpcAttach": rng.choice(["error", "error", "success"]),
-            "detachUnlinked": rng.choice(["error", "error", "success"])}
+    no task), the simulator's choices for attaching to the same VPC and detaching unlinked, and
+    how calls are formed when coalesced: gathered for 300 ms (the default here), or only while
+    waiting for one of 4 call slots (linger 0, maxInFlight 4, in both modes), or at most 4
+    instances a call."""
+    config = {"v3": v3, "follow": (not v3) and rng.random() < 0.7,
+              "sameVpcAttach": rng.choice(["error", "error", "success"]),
+              "detachUnlinked": rng.choice(["error", "error", "success"])}
+    shape = rng.random()
+    if shape < 0.25:
+        config.update(linger=0, maxInFlight=4)
+    elif shape < 0.4:
+        config["maxInstances"] = 4
+    return config
+
+
+def coalesced_settings(config):
+    return {"api.coalesce.linger_ms": str(config.get("linger", 300)),
+            "api.coalesce.max_instances": str(config.get("maxInstances", 100))}
 
 
 def _weighted(rng, pairs):
@@ -121,6 +141,9 @@ def gen_mix(rng, config):
         names = sorted(names)
         rng.shuffle(names)  # the API names the first failing instance in the call's order
         requests.append(["r%d" % r, action, vpc, names])
+    later = []
+    if len(requests) > 1 and rng.random() < 0.3:
+        later = [r[0] for r in requests[rng.randint(1, len(requests) - 1):]]
     names = sorted(world)
     kinds = [("none", 65), ("transient", 20), ("lock", 3), ("business", 10), ("apply", 6)]
     if config["follow"]:
@@ -150,7 +173,10 @@ def gen_mix(rng, config):
             faults.append([name, "task_fail", LASTING])
     if any(f[1].startswith("apply") for f in faults):
         faults = [f for f in faults if f[1].startswith("apply") or fault_kind(f) == "transient"]
-    return {"world": world, "requests": requests, "faults": faults}
+    mix = {"world": world, "requests": requests, "faults": faults}
+    if later:
+        mix["later"] = later
+    return mix
 
 
 def fault_kind(fault):
@@ -184,9 +210,10 @@ def region_of(prefix):
 
 
 def build(config, mixes):
-    """(records, seed, faults, requests) for a list of (prefix, mix): requests maps each
-    requestId to (prefix, action, vpcId, instance set)."""
-    vpcs, instances, scripts, records, requests = [], [], [], [], {}
+    """(records, later, seed, faults, requests) for a list of (prefix, mix): later holds the
+    records of the requests a mix sends WAVE_S late; requests maps each requestId to (prefix,
+    action, vpcId, instance set)."""
+    vpcs, instances, scripts, records, late, requests = [], [], [], [], [], {}
     lock = "code:5100:ResourceInUse" if config["v3"] else "code:5100:ActionLocked"
     for prefix, mix in mixes:
         region = region_of(prefix)
@@ -203,9 +230,9 @@ def build(config, mixes):
         for local, action, vpc, names in mix["requests"]:
             rid = prefix + local
             ids = [ins_id(prefix, n) for n in names]
-            records.append(lonelib.record(rid, vpc_id(prefix, vpc), ids,
-                                          action=None if action == ATTACH else action,
-                                          region=region))
+            (late if local in mix.get("later", ()) else records).append(
+                lonelib.record(rid, vpc_id(prefix, vpc), ids,
+                               action=None if action == ATTACH else action, region=region))
             requests[rid] = (prefix, action, vpc_id(prefix, vpc), frozenset(ids))
         for local, text, times in sorted(mix["faults"],
                                          key=lambda f: (ORDER.index(fault_kind(f)), f[0])):
@@ -218,7 +245,7 @@ def build(config, mixes):
                 script["fault"] = lock if text == "lock" else text
             scripts.append(script)
     seed = {"vpcs": vpcs, "instances": instances}
-    return records, seed, ({"scripts": scripts} if scripts else None), requests
+    return records, late, seed, ({"scripts": scripts} if scripts else None), requests
 
 
 def _owners(instance, ts, order, outcomes):
@@ -262,14 +289,14 @@ def collateral(coalesced, requests):
     return out
 
 
-def run_mixes(config, mixes, log_dir=None, timeout_s=240):
+def run_mixes(config, mixes, log_dir=None, timeout_s=120):
     """Runs [(prefix, mix), ...] coalesced and alone; returns (failures, info): failures maps
     a prefix to its differences {requestId: rows}; info has both Runs, the exemptions and the
     timings."""
-    records, seed, faults, requests = build(config, mixes)
+    records, late, seed, faults, requests = build(config, mixes)
     kw = dict(settings=settings_for(config), faults=faults, v3=config["v3"],
               sim_args=sim_args_for(config), sim_config=sim_config_for(config),
-              timeout_s=timeout_s)
+              timeout_s=timeout_s, later=[(WAVE_S, late)] if late else ())
     started = time.monotonic()
     logs = {}
     if log_dir:
@@ -279,8 +306,8 @@ def run_mixes(config, mixes, log_dir=None, timeout_s=240):
             if os.path.exists(logs[mode]):
                 os.unlink(logs[mode])
     settings = kw.pop("settings")
-    coalesced = lonelib.run(records, seed, dict(settings, **lonelib.COALESCED), mode="coalesced",
-                            log_path=logs.get("coalesced"), **kw)
+    coalesced = lonelib.run(records, seed, dict(settings, **coalesced_settings(config)),
+                            mode="coalesced", log_path=logs.get("coalesced"), **kw)
     alone = lonelib.run(records, seed, dict(settings, **lonelib.ALONE), mode="alone",
                         log_path=logs.get("alone"), **kw)
     exempt = collateral(coalesced, requests)
@@ -314,8 +341,9 @@ def describe(prefix, mix, rows_by_request, info):
             ins_id(prefix, local), "not in the world" if linked == "unknown"
             else "linked to " + vpc_id(prefix, linked) if linked else "unlinked"))
     for local, action, vpc, names in mix["requests"]:
-        lines.append("    request %s%s: %s %s %s" % (prefix, local, action[:6], vpc_id(prefix, vpc),
-                                                     [ins_id(prefix, n) for n in names]))
+        lines.append("    request %s%s: %s %s %s%s" % (
+            prefix, local, action[:6], vpc_id(prefix, vpc), [ins_id(prefix, n) for n in names],
+            " (sent %g s later)" % WAVE_S if local in mix.get("later", ()) else ""))
     for local, text, times in mix["faults"]:
         lines.append("    fault %s: %s %s" % (ins_id(prefix, local), text,
                                               "always" if times >= LASTING else "x%d" % times))
@@ -357,6 +385,8 @@ def _reductions(mix):
             moved = copy.deepcopy(reqs)
             moved[i][2] = "a"
             out.append(dict(mix, requests=moved))
+    if mix.get("later"):
+        out.append({k: v for k, v in mix.items() if k != "later"})
     for local, linked in world.items():
         if linked not in (None, "unknown"):
             out.append(dict(mix, world=dict(world, **{local: None})))
@@ -371,13 +401,18 @@ def _reductions(mix):
 def tidy(mix):
     """Drops instances no request names and faults on them."""
     used = {n for r in mix["requests"] for n in r[3]}
-    return {"world": {k: v for k, v in mix["world"].items() if k in used},
-            "requests": mix["requests"],
-            "faults": [f for f in mix["faults"] if f[0] in used]}
+    out = {"world": {k: v for k, v in mix["world"].items() if k in used},
+           "requests": mix["requests"],
+           "faults": [f for f in mix["faults"] if f[0] in used]}
+    later = [r[0] for r in mix["requests"] if r[0] in mix.get("later", ())]
+    if later:
+        out["later"] = later
+    return out
 
 
 def size(mix):
     return (len(mix["requests"]) + len(mix["faults"]) + sum(len(r[3]) for r in mix["requests"])
+            + len(mix.get("later", ()))
             + sum(1 for v in mix["world"].values() if v not in (None, "unknown")))
 
 
@@ -443,7 +478,7 @@ def report_failures(config, mixes, failures, info, out, header, save=None):
     return len(failures)
 
 
-def run_batch(seed, index, count, out, log_dir=None, without=(), save=None, timeout_s=240):
+def run_batch(seed, index, count, out, log_dir=None, without=(), save=None, timeout_s=120):
     config, mixes = batch_mixes(seed, index, count, without)
     failures, info = run_mixes(config, mixes, log_dir, timeout_s)
     nreq = len(info["requests"])
