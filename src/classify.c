@@ -186,6 +186,7 @@ enum classify_signal {
     CLASSIFY_ALREADY_LINKED,
     CLASSIFY_NOT_FOUND,
     CLASSIFY_THROTTLED,
+    CLASSIFY_RESOURCE_BUSY,
 };
 
 struct classify_signal_rule {
@@ -212,6 +213,8 @@ static const struct classify_signal_rule classify_signals[] = {
     {CLASSIFY_THROTTLED,
      3,
      {CLASSIFY_DESC_PREFIX, 0, 0, V3_THROTTLE_PREFIX, CLW_CLASS_TRANSIENT, NULL, NULL}},
+    SIG_DESC(CLASSIFY_RESOURCE_BUSY, 2, "ActionLocked"),
+    SIG_DESC(CLASSIFY_RESOURCE_BUSY, 3, "ResourceInUse"),
 };
 
 #undef T
@@ -373,6 +376,11 @@ int clw_classify_not_found(const struct clw_answer *ans)
 int clw_classify_throttled(const struct clw_answer *ans)
 {
     return classify_has_signal(ans, CLASSIFY_THROTTLED);
+}
+
+int clw_classify_resource_busy(const struct clw_answer *ans)
+{
+    return classify_has_signal(ans, CLASSIFY_RESOURCE_BUSY);
 }
 
 int clw_classify_credentials_refused(const struct clw_answer *ans)

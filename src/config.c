@@ -193,7 +193,10 @@ static const struct key_def keys[K_COUNT] = {
                                       "most instance ids in one API call when requests with the "
                                       "same action, region and `vpcId` share it (contract "
                                       "section 8); a request is never split, so a larger one "
-                                      "still runs alone; `1` turns coalescing off"},
+                                      "still runs alone; `1` turns coalescing off. 100 is the "
+                                      "largest size known to be safe (no document states the "
+                                      "API's limit): more is warned about at start, and a call "
+                                      "the API refuses for its length is split"},
     [K_API_COALESCE_LINGER_MS] = {"api.coalesce.linger_ms", KEY_INT, OFF(api_coalesce_linger_ms),
                                   "0", 0, 60000, NULL, NULL, NULL, NULL,
                                   "how long a ready request may wait for partners before its "

@@ -21,6 +21,9 @@
 #define GATED_POLL_MS 5000
 /* Upper bound on one wait, so housekeeping runs even when idle. */
 #define IDLE_WAIT_MS 1000
+/* The largest call known to be safe: DescribeClassicLinkInstances pages at 100, and nothing
+ * documents a limit on AttachClassicLinkVpc's instanceIds (docs/operations.md). */
+#define SAFE_CALL_INSTANCES 100
 /* Exactly-once: how long a stop waits at least for the last transaction to end. */
 #define TXN_SETTLE_MS 5000
 
@@ -199,6 +202,11 @@ static int setup(struct worker *w, char *err, size_t errlen)
      * retry, and with coalescing a full call's worth for each of 64 keys (VPCs) at once: the
      * calls a quota admits leave full. The per-partition window
      * (worker.max_pending_per_partition) still applies. */
+    if (cfg->api_coalesce_max_instances > SAFE_CALL_INSTANCES)
+        CLW_WARN("api.coalesce.max_instances = %" PRId64 ": no documentation says the API takes "
+                 "more than %d instance ids in one call; calls it refuses for their length are "
+                 "split",
+                 (int64_t)cfg->api_coalesce_max_instances, SAFE_CALL_INSTANCES);
     w->taken_cap = (size_t)cfg->worker_max_in_flight * 4 + 256;
     if (cfg->api_coalesce_max_instances > 1)
         w->taken_cap += (size_t)cfg->api_coalesce_max_instances * 64;

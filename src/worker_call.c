@@ -58,27 +58,59 @@ static void set_circuit(struct worker *w, int open, int64_t now)
     clw_metrics_set_paused(w->metrics, CLW_PAUSE_CIRCUIT_OPEN, open,
                            open ? "consecutive transient API failures" : NULL);
     if (open) {
-        w->next_probe_mono = now + w->cfg->retry_max_backoff_ms;
-        CLW_ERROR("circuit open after %d consecutive transient failures; probing every %" PRId64
-                  " ms",
-                  w->transient_streak, w->cfg->retry_max_backoff_ms);
+        w->circuit_since = now;
+        w->probe_interval = w->cfg->retry_initial_backoff_ms;
+        w->next_probe_mono = now + w->probe_interval;
+        CLW_ERROR("circuit open after %d consecutive transient failures; probing after %" PRId64
+                  " ms, then less often",
+                  w->transient_streak, w->probe_interval);
     } else {
         CLW_WARN("circuit closed");
     }
     clw_worker_pause_update(w, now);
 }
 
-/* A transient failure of an Attach/Detach call: the streak spans two instances once a call
- * carries two, or two calls start with different ones. */
+/* The longest wait between two probes of an open circuit, growing with the outage: 4 s for
+ * its first minute (an API back after an outage of up to a minute is seen within about 5 s),
+ * then a fifteenth of the time open, up to retry.max_backoff_ms. */
+#define PROBE_CAP_MIN_MS  4000
+#define PROBE_CAP_DIVISOR 15
+
+static int64_t probe_cap(const struct worker *w, int64_t now)
+{
+    int64_t cap = (now - w->circuit_since) / PROBE_CAP_DIVISOR;
+    if (cap < PROBE_CAP_MIN_MS)
+        cap = PROBE_CAP_MIN_MS;
+    if (cap > w->cfg->retry_max_backoff_ms)
+        cap = w->cfg->retry_max_backoff_ms;
+    return cap;
+}
+
+/* A probe of the open circuit failed: the next one waits twice as long, up to the cap. */
+static void probe_failed(struct worker *w, int64_t now)
+{
+    int64_t cap = probe_cap(w, now);
+    w->probe_interval = w->probe_interval * 2 < cap ? w->probe_interval * 2 : cap;
+    if (w->probe_interval < 1)
+        w->probe_interval = 1;
+    w->next_probe_mono = now + w->probe_interval;
+}
+
+void clw_worker_probe_lost(struct worker *w)
+{
+    w->probe_in_flight = 0;
+    w->next_probe_mono = clw_clock_mono_ms();
+}
+
+/* A transient failure of an Attach/Detach call that says the service is in trouble: the streak
+ * spans two instances once a call carries two, or two calls start with different ones. */
 static void note_transient(struct worker *w, const struct call *call, int64_t now)
 {
-    const char *key = call->n_members > 0 && call->members[0]->req.n_instances > 0
-                          ? call->members[0]->req.instance_ids[0]
-                          : "";
+    const char *key = call->n_sent_ids > 0 ? call->sent_ids[0] : "";
     if (w->transient_streak == 0) {
         snprintf(w->streak_key, sizeof(w->streak_key), "%s", key);
-        w->streak_distinct = call->n_instances > 1;
-    } else if (call->n_instances > 1 || strcmp(w->streak_key, key) != 0) {
+        w->streak_distinct = call->n_sent_ids > 1;
+    } else if (call->n_sent_ids > 1 || strcmp(w->streak_key, key) != 0) {
         w->streak_distinct = 1;
     }
     w->transient_streak++;
@@ -86,10 +118,12 @@ static void note_transient(struct worker *w, const struct call *call, int64_t no
         set_circuit(w, 1, now);
 }
 
-static void note_not_transient(struct worker *w, int64_t now)
+/* An answer that says the service works ends the streak; only a probe's closes the circuit
+ * (a call sent before the outage may still come back with a success). */
+static void note_not_transient(struct worker *w, int was_probe, int64_t now)
 {
     w->transient_streak = 0;
-    if (w->circuit_open)
+    if (w->circuit_open && was_probe)
         set_circuit(w, 0, now);
 }
 
@@ -115,26 +149,43 @@ void clw_worker_retry(struct worker *w, struct call *call, int64_t delay, int64_
     clw_sched_backoff(w, call, now + delay);
 }
 
-/* The instance ids of every member, in member order (malloc'd array of borrowed strings). */
-static const char **call_instance_ids(const struct call *call)
+/* Copies what the attempt carries into call->sent_*: every instance id, in member order, and
+ * the number of members. Returns 0, or -1 when out of memory. */
+static int snapshot_sent(struct call *call)
 {
-    const char **ids = clw_malloc((call->n_instances ? call->n_instances : 1) * sizeof(*ids));
-    if (ids == NULL)
-        return NULL;
-    size_t k = 0;
+    size_t bytes = 0;
     for (size_t i = 0; i < call->n_members; i++) {
         const struct clw_request *req = &call->members[i]->req;
         for (size_t j = 0; j < req->n_instances; j++)
-            ids[k++] = req->instance_ids[j];
+            bytes += strlen(req->instance_ids[j]) + 1;
     }
-    return ids;
+    clw_sched_forget_sent(call);
+    call->sent_buf = clw_malloc(bytes ? bytes : 1);
+    call->sent_ids = clw_malloc((call->n_instances ? call->n_instances : 1) * sizeof(char *));
+    if (call->sent_buf == NULL || call->sent_ids == NULL) {
+        clw_sched_forget_sent(call);
+        return -1;
+    }
+    char *p = call->sent_buf;
+    size_t k = 0;
+    for (size_t i = 0; i < call->n_members; i++) {
+        const struct clw_request *req = &call->members[i]->req;
+        for (size_t j = 0; j < req->n_instances; j++) {
+            size_t len = strlen(req->instance_ids[j]) + 1;
+            memcpy(p, req->instance_ids[j], len);
+            call->sent_ids[k++] = p;
+            p += len;
+        }
+    }
+    call->n_sent_ids = k;
+    call->n_sent_members = call->n_members;
+    return 0;
 }
 
 /* Signs and sends the call's next attempt (fresh Timestamp and Nonce). Returns 0 or -1. */
 static int start(struct worker *w, struct call *call, int64_t now)
 {
     const struct clw_config *cfg = w->cfg;
-    const char **ids = NULL;
     struct clw_api_call ac = {
         .op = clw_call_op(call),
         .region = call->region,
@@ -143,11 +194,10 @@ static int start(struct worker *w, struct call *call, int64_t now)
         .task_id = call->task_id,
     };
     if (call->kind == CALL_ACTION) {
-        ids = call_instance_ids(call);
-        if (ids == NULL)
+        if (snapshot_sent(call) != 0)
             return -1;
-        ac.instance_ids = ids;
-        ac.n_instances = call->n_instances;
+        ac.instance_ids = call->sent_ids;
+        ac.n_instances = call->n_sent_ids;
     }
     struct clw_api_creds creds;
     struct clw_api_request req;
@@ -156,7 +206,6 @@ static int start(struct worker *w, struct call *call, int64_t now)
     int rc = clw_creds_get(w->creds, cfg, wall, &creds, &call->creds_gen);
     if (rc == 0)
         rc = clw_api_build(w->api, &ac, &creds, wall / 1000, nonce, &req);
-    free(ids);
     if (rc != 0)
         return -1;
     rc = clw_http_submit(w->http, req.url, req.body, (const char *const *)req.headers, call);
@@ -166,12 +215,15 @@ static int start(struct worker *w, struct call *call, int64_t now)
     call->attempts++;
     call->started_mono = now;
     if (call->kind == CALL_ACTION) {
-        if (call->first_mono < 0) {
-            call->first_mono = now;
-            call->paused_base = clw_worker_paused_total(w, now);
+        int64_t paused = clw_worker_paused_total(w, now);
+        for (size_t i = 0; i < call->n_members; i++) {
+            struct job *job = call->members[i];
+            job->attempts++;
+            if (job->first_mono < 0) {
+                job->first_mono = now; /* the request's budget starts with its first attempt */
+                job->paused_base = paused;
+            }
         }
-        for (size_t i = 0; i < call->n_members; i++)
-            call->members[i]->attempts++;
         clw_metrics_call_requests(w->metrics, call->n_members);
     }
     return 0;
@@ -193,7 +245,8 @@ void clw_worker_dispatch(struct worker *w, int64_t now)
         }
         if (call->probe) {
             w->probe_in_flight = 1;
-            w->next_probe_mono = now + w->cfg->retry_max_backoff_ms;
+            if (w->fault_active)
+                w->next_probe_mono = now + w->cfg->retry_max_backoff_ms;
         }
     }
     clw_metrics_set_inflight(w->metrics, (long)w->sched.running);
@@ -243,14 +296,17 @@ void clw_worker_on_http_done(void *opaque, const struct clw_http_response *resp,
     }
     if (!throttled)
         call->fresh = 0;
+    /* The circuit breaker counts what says the service is down: not throttling ("slower",
+     * contract section 8) and not a resource lock (about one resource, not the service). */
+    int outage = cls == CLW_CLASS_TRANSIENT && !throttled && !clw_classify_resource_busy(&ans);
+    if (call->kind == CALL_ACTION && outage)
+        note_transient(w, call, now);
+    else if (!outage)
+        note_not_transient(w, was_probe, now);
+    if (was_probe && w->circuit_open)
+        probe_failed(w, now);
     switch (call->kind) {
     case CALL_ACTION:
-        /* Throttling says "slower", not "down": the rate limiter handles it, the circuit breaker
-         * never counts it (contract section 8). */
-        if (cls == CLW_CLASS_TRANSIENT && !throttled)
-            note_transient(w, call, now);
-        else if (cls == CLW_CLASS_SUCCESS || cls == CLW_CLASS_PERMANENT)
-            note_not_transient(w, now);
         clw_verdict_action(w, call, &ans, cls, why, resp->sent, now);
         break;
     case CALL_LINKS:

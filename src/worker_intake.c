@@ -250,6 +250,7 @@ void clw_worker_on_message(void *arg, const struct clw_kafka_msg *msg)
     job->enqueued_ms = msg->timestamp_ms;
     job->received_ms = clw_clock_wall_ms();
     job->received_mono = clw_clock_mono_ms();
+    job->first_mono = -1;
     clw_timer_init(&job->timer);
     part_link(p, job);
     if (msg->key != NULL) {

@@ -114,8 +114,12 @@ struct job {
     int64_t enqueued_ms; /* record timestamp, -1 unknown */
     int64_t received_ms;
     int64_t received_mono;
-    int64_t completed_ms;       /* when the outcome became final */
-    int attempts;               /* signed Attach/Detach calls that carried it */
+    int64_t completed_ms; /* when the outcome became final */
+    int attempts;         /* signed Attach/Detach calls that carried it */
+    /* its retry budget (retry.max_elapsed_ms): its own, whichever calls carry it */
+    int64_t first_mono;         /* its first Attach/Detach attempt, -1 before it */
+    int64_t paused_base;        /* worker paused time at that attempt */
+    int64_t exempt_ms;          /* time in calls that ended in a split: not spent */
     struct shared_answer *last; /* the last Attach/Detach answer it got, NULL before one */
     /* reconciliation and task follow-up */
     unsigned char *found; /* per instance: seen linked to the requested VPC */
@@ -151,12 +155,17 @@ enum call_state {
     CALL_BACKOFF,    /* waits for its retry time */
     CALL_HELD,       /* parked by a worker fault */
     CALL_DECIDING,   /* answered; in no list while its verdict is worked out */
+    CALL_WAITING,    /* in no list: waits for the lone call confirming its error (confirm) */
 };
 
-/* After a reconciliation, what happens to members whose requested state does not hold. */
+/* After a reconciliation, what happens to the members. */
 enum call_resume {
-    RESUME_FAIL = 0, /* their outcome is pending_error */
-    RESUME_ACTION,   /* the group's action is sent again (marked reconciled: it then splits) */
+    RESUME_FAIL = 0, /* those whose state holds succeed, the rest fail with pending_error (a
+                        lone "already" answer, or an ambiguous group out of retries) */
+    RESUME_NAMED,    /* a shared "already" answer (call->cause) naming members: when one of them
+                        holds, every member whose state holds succeeds (the API reports such a
+                        state as "already", as it would to each alone); the named ones that do
+                        not hold fail with it; the rest are sent again */
 };
 
 /* Owned by the scheduler from creation until it has no members left. */
@@ -177,18 +186,28 @@ struct call {
     /* the group's attempts */
     int attempts;         /* attempts of this call, for the backoff */
     int resign_streak;    /* consecutive 4200/4500 answers to fresh signatures */
-    int64_t first_mono;   /* the group's first Attach/Detach attempt, -1 before it */
-    int64_t paused_base;  /* worker paused time at the first attempt */
-    int64_t exempt_ms;    /* time in calls that ended in a split: not spent from the budget */
     int64_t started_mono; /* the attempt in flight */
     int probe;            /* this attempt probes a worker fault or an open circuit */
     unsigned creds_gen;   /* the credentials the attempt in flight was signed with */
     int ambiguous;        /* an attempt may have taken effect without an answer saying so */
-    int reconciled;       /* the group was reconciled after an "already" answer */
     int fresh;            /* formed from the pool, every answer so far a throttling one: the API
                            * did nothing, so ready requests of its key may join it */
     unsigned strikes;     /* splits that peeled off named members in this lineage of calls */
     size_t lineage;       /* members of the call the first such split began with */
+    /* What the attempt in flight carried (a verdict is read against it): copies of every
+     * instance id sent and the number of members, and the gate tickets of members that left
+     * while it was in flight — their instances stay gated until it has ended. */
+    char *sent_buf;
+    const char **sent_ids;
+    size_t n_sent_ids;
+    size_t n_sent_members;
+    struct clw_gate_ticket **held_tickets;
+    size_t n_held_tickets;
+    /* The answer that led to a reconciliation (RESUME_NAMED) or a confirmation (referenced). */
+    struct shared_answer *cause;
+    /* confirm: the lone call confirming a shared error, and the call waiting for it */
+    struct call *confirms;  /* set on the lone call: the waiting call */
+    struct call *waits_for; /* set on the waiting call: the lone call */
     /* follow-ups */
     enum call_resume resume;   /* CALL_LINKS */
     const char *pending_error; /* CALL_LINKS with RESUME_FAIL */
@@ -308,6 +327,8 @@ struct worker {
     int publish_stuck;
     int probe_in_flight;
     int64_t next_probe_mono;
+    int64_t probe_interval; /* open circuit: the wait before the next probe, growing */
+    int64_t circuit_since;  /* when the circuit opened */
     int transient_streak;
     char streak_key[64];
     int streak_distinct;
@@ -361,8 +382,14 @@ void clw_sched_queue(struct worker *w, struct call *call, int front);
 void clw_sched_backoff(struct worker *w, struct call *call, int64_t due);
 void clw_sched_hold(struct worker *w, struct call *call);
 void clw_sched_unhold_all(struct worker *w);
-/* The answer to a running call arrived. */
+/* The answer to a running call arrived: the attempt has ended (members that left meanwhile
+ * release their instances now). */
 void clw_sched_answered(struct worker *w, struct call *call);
+/* Drops the copy of what the last attempt carried. */
+void clw_sched_forget_sent(struct call *call);
+/* waiting (in no list) waits for lone, the call confirming its error; the verdict on lone's
+ * answer decides or releases it. */
+void clw_sched_wait_confirm(struct worker *w, struct call *waiting, struct call *lone);
 /* Splits the members order[k..n) off call into a new call (queued at the front, after call);
  * call keeps order[0..k). Returns the new call, NULL when out of memory (call is unchanged). */
 struct call *clw_sched_split(struct worker *w, struct call *call, const size_t *order, size_t k);
@@ -397,6 +424,8 @@ void clw_worker_pause_update(struct worker *w, int64_t now);
 int64_t clw_worker_paused_total(const struct worker *w, int64_t now);
 void clw_worker_fault(struct worker *w, struct call *call, const char *reason, int64_t now);
 void clw_worker_retry(struct worker *w, struct call *call, int64_t delay, int64_t now);
+/* The probe in flight ended without an answer (its call was cancelled). */
+void clw_worker_probe_lost(struct worker *w);
 
 /* worker_verdict.c: what an answer means for a call's members */
 void clw_verdict_action(struct worker *w, struct call *call, struct clw_answer *ans,

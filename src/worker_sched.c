@@ -248,7 +248,6 @@ static struct call *call_new(struct worker *w, const struct call *like, const st
     if (call == NULL)
         return NULL;
     call->w = w;
-    call->first_mono = -1;
     clw_timer_init(&call->timer);
     if (like != NULL) {
         call->kind = like->kind;
@@ -271,8 +270,40 @@ static struct call *call_new(struct worker *w, const struct call *like, const st
     return call;
 }
 
+/* Releases the gate tickets of members that left while an attempt was in flight: the attempt
+ * that carried their instances has ended. */
+static void release_held(struct worker *w, struct call *call)
+{
+    for (size_t i = 0; i < call->n_held_tickets; i++)
+        clw_gate_leave(w->sched.gate, call->held_tickets[i], gate_ready, w);
+    free(call->held_tickets);
+    call->held_tickets = NULL;
+    call->n_held_tickets = 0;
+}
+
+void clw_sched_forget_sent(struct call *call)
+{
+    free(call->sent_buf);
+    free(call->sent_ids);
+    call->sent_buf = NULL;
+    call->sent_ids = NULL;
+    call->n_sent_ids = 0;
+    call->n_sent_members = 0;
+}
+
 static void call_free(struct worker *w, struct call *call)
 {
+    release_held(w, call);
+    clw_sched_forget_sent(call);
+    clw_shared_answer_put(call->cause);
+    if (call->confirms != NULL) {
+        /* The confirming call ends unanswered: its waiting call goes on as a group. */
+        struct call *waiting = call->confirms;
+        waiting->waits_for = NULL;
+        clw_sched_queue(w, waiting, 1);
+    }
+    if (call->waits_for != NULL)
+        call->waits_for->confirms = NULL;
     free(call->members);
     free(call->region);
     free(call->vpc_id);
@@ -333,6 +364,7 @@ static void call_unlist(struct worker *w, struct call *call)
         break;
     case CALL_RUNNING:
     case CALL_DECIDING:
+    case CALL_WAITING:
         break;
     }
 }
@@ -385,6 +417,15 @@ void clw_sched_answered(struct worker *w, struct call *call)
     w->sched.running--;
     /* In no list while its verdict is worked out; the verdict queues, holds or ends it. */
     call->state = CALL_DECIDING;
+    release_held(w, call);
+}
+
+void clw_sched_wait_confirm(struct worker *w, struct call *waiting, struct call *lone)
+{
+    (void)w;
+    waiting->state = CALL_WAITING;
+    waiting->waits_for = lone;
+    lone->confirms = waiting;
 }
 
 struct call *clw_sched_split(struct worker *w, struct call *call, const size_t *order, size_t k)
@@ -407,11 +448,7 @@ struct call *clw_sched_split(struct worker *w, struct call *call, const size_t *
     for (size_t i = k; i < n; i++)
         call_add(part, kept[i]);
     free(kept);
-    part->first_mono = call->first_mono;
-    part->paused_base = call->paused_base;
-    part->exempt_ms = call->exempt_ms;
     part->ambiguous = call->ambiguous;
-    part->reconciled = call->reconciled;
     part->strikes = call->strikes;
     part->lineage = call->lineage;
     return part;
@@ -419,12 +456,31 @@ struct call *clw_sched_split(struct worker *w, struct call *call, const size_t *
 
 /* ---- members leaving ----------------------------------------------------------------------- */
 
+/* Keeps the job's gate ticket with the running call: the attempt in flight carries its
+ * instances, so no later request for them may start before it ended. Returns 0, or -1 when
+ * out of memory (the ticket is then released at once, as before this rule). */
+static int hold_ticket(struct call *call, struct job *job)
+{
+    if (job->ticket == NULL)
+        return 0;
+    struct clw_gate_ticket **t =
+        clw_realloc(call->held_tickets, (call->n_held_tickets + 1) * sizeof(*t));
+    if (t == NULL)
+        return -1;
+    call->held_tickets = t;
+    t[call->n_held_tickets++] = job->ticket;
+    job->ticket = NULL;
+    return 0;
+}
+
 static void leave_call(struct worker *w, struct job *job)
 {
     struct call *call = job->call;
     if (call == NULL)
         return;
     call_remove(call, job);
+    if (call->state == CALL_RUNNING && hold_ticket(call, job) != 0)
+        CLW_WARN("out of memory keeping a leaving request's instances gated");
     if (call->n_members > 0)
         return;
     if (call->state == CALL_DECIDING)
@@ -434,7 +490,7 @@ static void leave_call(struct worker *w, struct job *job)
         if (clw_http_cancel(w->http, call)) {
             w->sched.running--;
             if (call->probe)
-                w->probe_in_flight = 0;
+                clw_worker_probe_lost(w);
             call_free(w, call);
         }
         return;

@@ -1,7 +1,9 @@
-/* Verdicts: what an answer means for every member of the call it answered. Success and errors
- * about the shared VPC fan out; other business errors split the call at once; "already" answers
- * are reconciled by listing the VPC's links once for the whole group; transient failures retry
- * the group with backoff; a followed task is read once for all its members. */
+/* Verdicts: what an answer means for every member of the call it answered, read against what
+ * the attempt carried. Success and errors about the whole call fan out; errors about some
+ * members split the call at once until each has its lone answer; "already" answers are
+ * reconciled by listing the VPC's links once for the whole group; transient failures of the
+ * service retry the group with backoff, each member on its own budget; a followed task is read
+ * once for all its members, and a failed one is run again in smaller calls. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +79,7 @@ static void describe_fault(const struct clw_answer *ans, const char *why, char *
 /* ---- reconciliation: list the VPC's links for every member ------------------------------- */
 
 static void begin_links(struct worker *w, struct call *call, enum call_resume resume,
-                        const char *pending_error)
+                        const char *pending_error, struct shared_answer *cause)
 {
     for (size_t i = 0; i < call->n_members; i++) {
         struct job *job = call->members[i];
@@ -101,6 +103,10 @@ static void begin_links(struct worker *w, struct call *call, enum call_resume re
     call->links_offset = 0;
     call->links_failures = 0;
     call->attempts = 0;
+    clw_shared_answer_put(call->cause);
+    call->cause = cause;
+    if (cause != NULL)
+        cause->refs++;
     clw_sched_queue(w, call, 1);
 }
 
@@ -123,41 +129,76 @@ static void mark_links(struct call *call, const struct clw_answer *ans)
     }
 }
 
+static int holds(const struct job *job, int complete)
+{
+    return complete >= 0 &&
+           clw_coalesce_state_holds(job->req.action, job->found, job->req.n_instances, complete);
+}
+
+static void decide_reconciled(struct worker *w, struct call *call, struct job *job)
+{
+    struct clw_log_ctx ctx;
+    clw_job_log_ctx(job, &ctx);
+    CLW_LOG(CLW_LOG_INFO, &ctx, "reconciled: the requested state of %s holds already",
+            call->vpc_id);
+    job->reconciled = 1;
+    clw_job_decide(w, job, 1, NULL);
+}
+
 /* Decides the members whose requested state holds (complete: every page read; -1: the links
  * could not be read). */
 static void decide_held(struct worker *w, struct call *call, int complete)
 {
     size_t i = call->n_members;
+    while (i-- > 0)
+        if (holds(call->members[i], complete))
+            decide_reconciled(w, call, call->members[i]);
+}
+
+static int named_by(const struct shared_answer *cause, const struct job *job)
+{
+    struct clw_coalesce_member m = {(const char *const *)job->req.instance_ids,
+                                    job->req.n_instances};
+    return cause != NULL && clw_coalesce_names(cause->a.message, &m);
+}
+
+/* A shared "already" answer, reconciled: decides what the answer says about the members it
+ * names, and what it then says about every member whose state holds; sends the rest again. */
+static void end_named(struct worker *w, struct call *call, int complete)
+{
+    int named_holds = 0;
+    for (size_t i = 0; i < call->n_members; i++)
+        named_holds |= named_by(call->cause, call->members[i]) && holds(call->members[i], complete);
+    size_t i = call->n_members;
     while (i-- > 0) {
         struct job *job = call->members[i];
-        if (complete >= 0 &&
-            clw_coalesce_state_holds(job->req.action, job->found, job->req.n_instances, complete)) {
-            struct clw_log_ctx ctx;
-            clw_job_log_ctx(job, &ctx);
-            CLW_LOG(CLW_LOG_INFO, &ctx, "reconciled: the requested state of %s holds already",
-                    call->vpc_id);
-            job->reconciled = 1;
-            clw_job_decide(w, job, 1, NULL);
-        }
+        if (named_holds && holds(job, complete))
+            decide_reconciled(w, call, job);
+        else if (named_by(call->cause, job))
+            clw_job_decide(w, job, 0, call->pending_error); /* its lone call's outcome */
     }
+    if (call->n_members == 0) {
+        clw_sched_end_if_empty(w, call);
+        return;
+    }
+    call->kind = CALL_ACTION;
+    call->attempts = 0;
+    clw_sched_queue(w, call, 1);
 }
 
 /* The listing is over: the members whose state holds succeed; the rest fail with the pending
- * error, or (a group reconciled after an "already" answer) are sent again as a group, which
- * will then split until each has its lone answer. */
+ * error, or (a shared "already" answer) are decided by what it named. */
 static void end_links(struct worker *w, struct call *call, int complete)
 {
-    decide_held(w, call, complete);
-    if (call->n_members == 0) {
-        clw_sched_end_if_empty(w, call);
-    } else if (call->resume == RESUME_ACTION) {
-        call->kind = CALL_ACTION;
-        call->reconciled = 1;
-        call->attempts = 0;
-        clw_sched_queue(w, call, 1);
-    } else {
-        decide_all(w, call, 0, call->pending_error);
+    if (call->resume == RESUME_NAMED) {
+        end_named(w, call, complete);
+        return;
     }
+    decide_held(w, call, complete);
+    if (call->n_members == 0)
+        clw_sched_end_if_empty(w, call);
+    else
+        decide_all(w, call, 0, call->pending_error);
 }
 
 void clw_verdict_links(struct worker *w, struct call *call, struct clw_answer *ans,
@@ -184,8 +225,9 @@ void clw_verdict_links(struct worker *w, struct call *call, struct clw_answer *a
         return;
     }
     mark_links(call, ans);
-    /* Attach members whose instances are all linked need no more pages. */
-    if (call->action == CLW_ACTION_ATTACH)
+    /* Attach members whose instances are all linked need no more pages (a lone or exhausted
+     * call: a shared answer decides them only once its named members are known). */
+    if (call->action == CLW_ACTION_ATTACH && call->resume == RESUME_FAIL)
         decide_held(w, call, 0);
     long listed = call->links_offset + (long)ans->n_links;
     int more = ans->n_links > 0 && ans->total_count > listed &&
@@ -202,9 +244,36 @@ void clw_verdict_links(struct worker *w, struct call *call, struct clw_answer *a
 
 /* ---- the action ---------------------------------------------------------------------------- */
 
-/* Transient: the same group again after a backoff, unless its budget is spent. A throttling
- * answer does not grow the backoff: the rate limiter paces the key, and a call that waited
- * 30 s after its fifth throttling answer would leave the quota it shares unused. */
+/* The time a member spent in a call that ended in a split or a re-run is not spent from its
+ * retry budget: its lone call would not have made it. */
+static void exempt_since(struct call *call, int64_t since, int64_t now)
+{
+    for (size_t i = 0; i < call->n_members; i++)
+        call->members[i]->exempt_ms += now - since;
+}
+
+static int exhausted(const struct worker *w, const struct job *job, int64_t delay, int64_t now)
+{
+    if (job->first_mono < 0)
+        return 0;
+    int64_t elapsed = now - job->first_mono - (clw_worker_paused_total(w, now) - job->paused_base) -
+                      job->exempt_ms;
+    return clw_backoff_exhausted(elapsed, delay, w->cfg->retry_max_elapsed_ms);
+}
+
+/* Members out of retries end (reconciled first when an attempt may have taken effect). */
+static void end_exhausted(struct worker *w, struct call *call)
+{
+    if (call->ambiguous)
+        begin_links(w, call, RESUME_FAIL, "retries_exhausted", NULL);
+    else
+        decide_all(w, call, 0, "retries_exhausted");
+}
+
+/* Transient: the same group again after a backoff; a member whose own budget is spent leaves
+ * it and ends as its lone call would have. A throttling answer does not grow the backoff: the
+ * rate limiter paces the key, and a call that waited 30 s after its fifth throttling answer
+ * would leave the quota it shares unused. */
 static void retry_group(struct worker *w, struct call *call, int throttled, int64_t retry_after,
                         int64_t now)
 {
@@ -212,28 +281,35 @@ static void retry_group(struct worker *w, struct call *call, int throttled, int6
     int64_t delay =
         clw_backoff_delay_ms(throttled ? 1 : call->attempts, cfg->retry_initial_backoff_ms,
                              cfg->retry_max_backoff_ms, clw_rand_next(&w->rng), retry_after);
-    int64_t elapsed = now - call->first_mono -
-                      (clw_worker_paused_total(w, now) - call->paused_base) - call->exempt_ms;
-    if (call->first_mono >= 0 && clw_backoff_exhausted(elapsed, delay, cfg->retry_max_elapsed_ms)) {
-        if (call->ambiguous)
-            begin_links(w, call, RESUME_FAIL, "retries_exhausted");
-        else
-            decide_all(w, call, 0, "retries_exhausted");
+    size_t n = call->n_members;
+    size_t *order = clw_calloc(n ? n : 1, sizeof(*order));
+    if (order == NULL) {
+        clw_worker_retry(w, call, delay, now); /* every member retries: slower, still right */
         return;
     }
+    size_t k = 0; /* members going on first, exhausted ones after */
+    for (size_t i = 0; i < n; i++)
+        if (!exhausted(w, call->members[i], delay, now))
+            order[k++] = i;
+    size_t going = k;
+    for (size_t i = 0; i < n; i++)
+        if (exhausted(w, call->members[i], delay, now))
+            order[k++] = i;
+    struct call *done = NULL;
+    if (going > 0 && going < n)
+        done = clw_sched_split(w, call, order, going);
+    free(order);
+    if (going == 0) {
+        end_exhausted(w, call);
+        return;
+    }
+    if (done != NULL)
+        end_exhausted(w, done);
     clw_worker_retry(w, call, delay, now);
 }
 
-/* Puts a part split off a call first in the queue, exempting from its members' retry budget
- * the same time in split calls as the call it came from. */
-static void queue_part(struct worker *w, struct call *part, const struct call *from)
-{
-    part->exempt_ms = from->exempt_ms;
-    clw_sched_queue(w, part, 1);
-}
-
-/* Halves a call (the rest of a named split in a lineage dense with errors). Returns the second
- * half, or NULL when the call keeps every member (one member, or out of memory). */
+/* Halves a call. Returns the second half, or NULL when the call keeps every member (one
+ * member, or out of memory). */
 static struct call *halve(struct worker *w, struct call *call)
 {
     size_t n = call->n_members;
@@ -249,29 +325,55 @@ static struct call *halve(struct worker *w, struct call *call)
     return half;
 }
 
+/* 1 when msg names an instance the attempt carried that no current member has: a member that
+ * left while the attempt was in flight. */
+static int names_departed(const struct call *call, const char *msg)
+{
+    for (size_t i = 0; i < call->n_sent_ids; i++) {
+        const char *id = call->sent_ids[i];
+        struct clw_coalesce_member one = {&id, 1};
+        if (!clw_coalesce_names(msg, &one))
+            continue;
+        int current = 0;
+        for (size_t m = 0; m < call->n_members && !current; m++)
+            for (size_t j = 0; j < call->members[m]->req.n_instances && !current; j++)
+                current = strcmp(call->members[m]->req.instance_ids[j], id) == 0;
+        if (!current)
+            return 1;
+    }
+    return 0;
+}
+
 /* Splits the call at once: the members the error message names first, else halves. When
- * errors are dense (clw_coalesce_dense), the rest of a named split is halved too. */
+ * errors are dense (clw_coalesce_dense), the rest of a named split is halved too. A call left
+ * with one member, or whose error named only members that left it, is sent again as it is:
+ * the answer was not about them. */
 static void split(struct worker *w, struct call *call, const char *msg, int64_t now)
 {
     size_t n = call->n_members;
-    struct clw_coalesce_member *m = clw_calloc(n, sizeof(*m));
-    size_t *order = clw_calloc(n, sizeof(*order));
+    exempt_since(call, call->started_mono, now);
+    call->attempts = 0;
+    call->resign_streak = 0;
+    struct clw_coalesce_member *m = clw_calloc(n ? n : 1, sizeof(*m));
+    size_t *order = clw_calloc(n ? n : 1, sizeof(*order));
     struct call *part = NULL;
     int named = 0;
-    if (m != NULL && order != NULL) {
-        for (size_t i = 0; i < n; i++) {
-            const struct job *job = call->members[i];
+    if (m != NULL && order != NULL && n >= 2) {
+        for (size_t i = 0; i < n; i++)
             m[i] = (struct clw_coalesce_member){
-                job->group, (const char *const *)job->req.instance_ids, job->req.n_instances};
-        }
+                (const char *const *)call->members[i]->req.instance_ids,
+                call->members[i]->req.n_instances};
         size_t k = clw_coalesce_split(m, n, msg, order, &named);
-        part = clw_sched_split(w, call, order, k);
+        if (named || !names_departed(call, msg))
+            part = clw_sched_split(w, call, order, k);
     }
+    int oom = n >= 2 && (m == NULL || order == NULL);
     free(m);
     free(order);
+    if (oom)
+        CLW_ERROR("out of memory splitting a call; sending it again as it is");
     if (part == NULL) {
-        CLW_ERROR("out of memory splitting a call; retrying it");
-        clw_worker_retry(w, call, w->cfg->retry_initial_backoff_ms, now);
+        clw_sched_queue(w, call, 1);
         return;
     }
     struct call *half = NULL;
@@ -287,14 +389,61 @@ static void split(struct worker *w, struct call *call, const char *msg, int64_t 
     else
         CLW_DEBUG("splitting a call of %zu request(s) for %s into %zu + %zu", n, call->vpc_id,
                   call->n_members, part->n_members);
-    /* The split calls do not spend the members' retry budget. */
-    call->exempt_ms += now - call->started_mono;
-    call->attempts = 0;
-    call->resign_streak = 0;
     if (half != NULL)
-        queue_part(w, half, call);
-    queue_part(w, part, call);
+        clw_sched_queue(w, half, 1);
+    clw_sched_queue(w, part, 1);
     clw_sched_queue(w, call, 1);
+}
+
+/* A parameter error that names nobody may concern the call (every member's lone call gets it)
+ * or its make-up (its length, say): the first member is sent alone, the rest wait for its
+ * answer (confirmed). */
+static void confirm(struct worker *w, struct call *call, struct shared_answer *sa, int64_t now)
+{
+    size_t n = call->n_members;
+    size_t *order = n >= 2 ? clw_calloc(n, sizeof(*order)) : NULL;
+    if (order == NULL) {
+        split(w, call, NULL, now); /* alone already (sent again), or out of memory: halves */
+        return;
+    }
+    for (size_t i = 1; i < n; i++)
+        order[i - 1] = i;
+    order[n - 1] = 0;
+    struct call *lone = clw_sched_split(w, call, order, n - 1);
+    free(order);
+    if (lone == NULL) {
+        split(w, call, NULL, now);
+        return;
+    }
+    exempt_since(call, call->started_mono, now);
+    exempt_since(lone, call->started_mono, now);
+    call->attempts = 0;
+    CLW_DEBUG("%s answered a call of %zu request(s) for %s naming none: asking for one alone",
+              sa->a.code_desc ? sa->a.code_desc : "an error", n, call->vpc_id);
+    clw_shared_answer_put(call->cause);
+    call->cause = sa;
+    sa->refs++;
+    clw_sched_wait_confirm(w, call, lone);
+    clw_sched_queue(w, lone, 1);
+}
+
+/* The lone call confirming a shared error was answered: the same error fans out to the calls
+ * waiting for it; anything else says it depended on the call's make-up, so they are halved. */
+static void confirmed(struct worker *w, struct call *lone, enum clw_class cls,
+                      const struct clw_answer *ans, int64_t now)
+{
+    struct call *waiting = lone->confirms;
+    lone->confirms = NULL;
+    waiting->waits_for = NULL;
+    exempt_since(waiting, lone->started_mono, now);
+    if (cls == CLW_CLASS_PERMANENT && clw_coalesce_same_error(ans, &waiting->cause->a)) {
+        decide_all(w, waiting, 0, "api_error");
+        return;
+    }
+    struct call *half = halve(w, waiting);
+    if (half != NULL)
+        clw_sched_queue(w, half, 1);
+    clw_sched_queue(w, waiting, 1);
 }
 
 static void begin_task(struct worker *w, struct call *call, long long task_id, int64_t now)
@@ -310,31 +459,27 @@ static void begin_task(struct worker *w, struct call *call, long long task_id, i
 void clw_verdict_action(struct worker *w, struct call *call, struct clw_answer *ans,
                         enum clw_class cls, const char *why, int sent, int64_t now)
 {
-    const char **ids = clw_malloc((call->n_instances ? call->n_instances : 1) * sizeof(*ids));
     struct shared_answer *sa = clw_calloc(1, sizeof(*sa));
-    if (sa == NULL || ids == NULL) {
-        free(ids);
-        free(sa);
+    if (sa == NULL) {
         clw_answer_free(ans);
         CLW_ERROR("out of memory taking an API answer; retrying the call");
         clw_worker_retry(w, call, w->cfg->retry_initial_backoff_ms, now);
         return;
     }
     sa->a = *ans; /* takes ownership */
-    sa->members = call->n_members;
+    sa->members = call->n_sent_members;
     sa->refs = 1;
-    size_t k = 0;
     for (size_t i = 0; i < call->n_members; i++) {
         struct job *job = call->members[i];
         clw_shared_answer_put(job->last);
         job->last = sa;
         sa->refs++;
-        for (size_t j = 0; j < job->req.n_instances; j++)
-            ids[k++] = job->req.instance_ids[j];
     }
-    enum clw_verdict v = clw_coalesce_verdict(cls, &sa->a, call->action, call->vpc_id, ids, k,
-                                              call->n_members, call->reconciled);
-    free(ids);
+    struct clw_coalesce_sent what = {call->action, call->vpc_id, call->sent_ids, call->n_sent_ids,
+                                     call->n_sent_members};
+    enum clw_verdict v = clw_coalesce_verdict(cls, &sa->a, &what);
+    if (call->confirms != NULL)
+        confirmed(w, call, cls, &sa->a, now);
     if (v != CLW_VERDICT_RESIGN)
         call->resign_streak = 0;
     switch (v) {
@@ -349,11 +494,19 @@ void clw_verdict_action(struct worker *w, struct call *call, struct clw_answer *
         break;
     case CLW_VERDICT_RECONCILE:
         /* "Already" may be an earlier attempt's doing. A lone request reports it unless its
-         * state holds; a group is sent again without the members whose state holds. */
-        begin_links(w, call, call->n_members > 1 ? RESUME_ACTION : RESUME_FAIL, "api_error");
+         * state holds; a shared answer decides what it names (and, when it names a member
+         * whose state holds, every such member), and the rest are sent again. */
+        if (what.n_members <= 1)
+            begin_links(w, call, RESUME_FAIL, "api_error", NULL);
+        else
+            begin_links(w, call, RESUME_NAMED, "api_error", sa);
         break;
     case CLW_VERDICT_SPLIT:
+    case CLW_VERDICT_ISOLATE:
         split(w, call, sa->a.message, now);
+        break;
+    case CLW_VERDICT_CONFIRM:
+        confirm(w, call, sa, now);
         break;
     case CLW_VERDICT_RETRY:
         if (effect_unknown(&sa->a, sent))
@@ -391,6 +544,22 @@ void clw_verdict_action(struct worker *w, struct call *call, struct clw_answer *
 
 /* ---- task follow-up ------------------------------------------------------------------------ */
 
+/* A failed task changed nothing: a shared one is run again in halves, until the member whose
+ * lone task fails stands alone. */
+static void rerun_halves(struct worker *w, struct call *call, int64_t now)
+{
+    exempt_since(call, call->task_deadline - w->cfg->task_max_wait_ms, now);
+    call->kind = CALL_ACTION;
+    call->task_id = 0;
+    call->attempts = 0;
+    struct call *half = halve(w, call);
+    CLW_DEBUG("the task of a call of %zu request(s) for %s failed: running it again in halves",
+              call->n_members + (half != NULL ? half->n_members : 0), call->vpc_id);
+    if (half != NULL)
+        clw_sched_queue(w, half, 1);
+    clw_sched_queue(w, call, 1);
+}
+
 void clw_verdict_task(struct worker *w, struct call *call, struct clw_answer *ans,
                       enum clw_class cls, int64_t now)
 {
@@ -399,6 +568,11 @@ void clw_verdict_task(struct worker *w, struct call *call, struct clw_answer *an
     if (cls == CLW_CLASS_SUCCESS && ans->task_status == 0) {
         status = "succeeded";
     } else if (cls == CLW_CLASS_SUCCESS && ans->task_status == 1) {
+        if (call->n_members > 1) {
+            clw_answer_free(ans);
+            rerun_halves(w, call, now);
+            return;
+        }
         status = "failed";
         succeeded = 0;
     } else if (cls == CLW_CLASS_PERMANENT || cls == CLW_CLASS_WORKER_FAULT) {

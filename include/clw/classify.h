@@ -42,5 +42,9 @@ int clw_classify_credentials_refused(const struct clw_answer *ans);
 /* 1 when the answer is a throttling signal for the rate limiter: v2 code 4400, HTTP 429, v3
  * RequestLimitExceeded*. */
 int clw_classify_throttled(const struct clw_answer *ans);
+/* 1 when the answer says a resource is busy with another operation (v2 codeDesc ActionLocked,
+ * v3 ResourceInUse): transient, and about that resource, not the service — a lock is not an
+ * outage (the circuit breaker never counts it). */
+int clw_classify_resource_busy(const struct clw_answer *ans);
 
 #endif

@@ -101,11 +101,11 @@ class Splitting(unittest.TestCase):
     def test_one_unknown_instance_among_50_requests_api_3(self):
         self.one_bad_among_50(v3=True)
 
-    def test_a_conflict_is_reconciled_once_then_split_out(self):
-        # ins-7 is linked to another VPC: InstanceAlreadyLinked for the whole call. The group is
-        # reconciled once (one listing); nobody's state holds, so it is sent again and, answered
-        # the same, split until ins-7's request is alone — which reconciles as a lone request
-        # does, and fails.
+    def test_a_conflict_is_reconciled_once_and_decided_by_what_it_names(self):
+        # ins-7 is linked to another VPC: InstanceAlreadyLinked naming ins-7 for the whole call.
+        # One listing shows ins-7 not linked here: the answer is ins-7's own, so its request
+        # fails with it (as its lone call would, after its own listing); nobody else is named,
+        # so the other 19 are sent again and succeed.
         with worklib.Stack(seed=seed(20, other_linked=(7,)), partitions=1) as st:
             st.worker(GATHER)
             st.send(batch(["ins-%d" % i for i in range(20)]))
@@ -113,12 +113,17 @@ class Splitting(unittest.TestCase):
             bad = got.pop("c7")
             self.assertEqual(bad["status"], "failed")
             self.assertEqual(bad["codeDesc"], "InstanceAlreadyLinked")
+            self.assertIn("ins-7", bad["message"])
             self.assertNotIn("reconciled", bad)
-            self.assertEqual(bad["coalesced"], 1)
-            self.assertTrue(all(o["status"] == "succeeded" for o in got.values()), got)
+            self.assertEqual(bad["coalesced"], 20)
+            self.assertEqual(bad["attempts"], 1)
+            for o in got.values():
+                self.assertEqual(o["status"], "succeeded", o)
+                self.assertNotIn("reconciled", o)
+                self.assertEqual(o["coalesced"], 19)
             self.assertEqual(st.sim.linked("ins-7"), "vpc-1")
-            self.assertEqual(calls(st, "DescribeVpcClassicLink"), 2)
-            self.assertEqual(calls(st, "AttachClassicLinkVpc"), 4)
+            self.assertEqual(calls(st, "DescribeVpcClassicLink"), 1)
+            self.assertEqual(calls(st, "AttachClassicLinkVpc"), 2)
 
     def test_a_scripted_business_error_splits_by_halves_when_nothing_is_named(self):
         # InstanceLimitExceeded names no instance: the call is halved until the request that

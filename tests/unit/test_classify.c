@@ -521,6 +521,54 @@ static void test_signals_table(void **state)
     assert_int_equal(clw_classify_throttled(NULL), 0);
 }
 
+/* A resource busy with another operation: transient, and about that resource. */
+struct busy_case {
+    const char *name;
+    int api_version;
+    long http_status;
+    int has_code;
+    long code;
+    const char *code_desc;
+    int want;
+};
+
+static const struct busy_case busy_cases[] = {
+    {"v2 ActionLocked", 2, 200, 1, 5100, "ActionLocked", 1},
+    {"v2 ActionLocked without a code", 2, 200, 0, 0, "ActionLocked", 0},
+    {"v2 ActionLocked on a 503", 2, 503, 1, 5100, "ActionLocked", 0},
+    {"v2 plain 5100", 2, 200, 1, 5100, NULL, 0},
+    {"v2 ServiceUnavailable is the service", 2, 200, 1, 6000, "ServiceUnavailable", 0},
+    {"v3 ResourceInUse", 3, 200, 0, 0, "ResourceInUse", 1},
+    {"v3 ResourceInUse.X is another code (permanent)", 3, 200, 0, 0, "ResourceInUse.Vpc", 0},
+    {"v3 ActionLocked is a v2 code", 3, 200, 0, 0, "ActionLocked", 0},
+    {"v3 InternalError", 3, 200, 0, 0, "InternalError", 0},
+};
+
+static void test_resource_busy(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(busy_cases) / sizeof(busy_cases[0]); i++) {
+        const struct busy_case *c = &busy_cases[i];
+        struct clw_answer ans;
+        memset(&ans, 0, sizeof(ans));
+        ans.api_version = c->api_version;
+        ans.transport = CLW_TRANSPORT_OK;
+        ans.http_status = c->http_status;
+        ans.body_json = 1;
+        ans.has_code = c->has_code;
+        ans.code = c->code;
+        ans.code_desc = (char *)c->code_desc;
+        ans.retry_after_ms = -1;
+        int got = clw_classify_resource_busy(&ans);
+        if (got != c->want)
+            fail_msg("case %s: busy %d, want %d", c->name, got, c->want);
+        /* A busy resource is always retried when alone, never an outcome. */
+        if (got && clw_classify(&ans, NULL) != CLW_CLASS_TRANSIENT)
+            fail_msg("case %s: busy but %s", c->name, clw_class_name(clw_classify(&ans, NULL)));
+    }
+    assert_int_equal(clw_classify_resource_busy(NULL), 0);
+}
+
 /* Every v3 table case: a throttling signal is transient, and an already-linked or not-found
  * answer is a permanent class (reconcile decides, never the retry loop). */
 static void test_signals_agree_with_classes(void **state)
@@ -595,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_classify_v3_table),
         cmocka_unit_test(test_classify_version_dispatch),
         cmocka_unit_test(test_signals_table),
+        cmocka_unit_test(test_resource_busy),
         cmocka_unit_test(test_signals_agree_with_classes),
     };
 

@@ -1,5 +1,6 @@
-/* Unit tests for coalesce: which requests may share a call, how a call is formed, what each
- * member gets for each answer class, how a call is split, and when a reconciled state holds. */
+/* Unit tests for coalesce: the coalescing key, what each member gets for each answer class
+ * (alone and shared), how a call is split, when a reconciled state holds, and when two answers
+ * are the same error. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,124 +34,6 @@ static void test_keys(void **state)
     assert_string_equal(tiny, "");
 }
 
-/* ---- who may share a call ------------------------------------------------------------------ */
-
-static const char *const ins_a[] = {"ins-a"};
-static const char *const ins_b[] = {"ins-b"};
-static const char *const ins_ab[] = {"ins-a", "ins-b"};
-static const char *const ins_cd[] = {"ins-c", "ins-d"};
-static const char *const ins_10[] = {"ins-10"};
-static const char *const ins_1[] = {"ins-1"};
-
-#define KEY_1 "AttachClassicLinkVpc|ap-guangzhou|vpc-1"
-#define KEY_2 "AttachClassicLinkVpc|ap-guangzhou|vpc-2"
-#define M(key, ids)                                                                                \
-    {                                                                                              \
-        (key), (ids), N_OF(ids)                                                                    \
-    }
-
-struct compat_case {
-    const char *name;
-    struct clw_coalesce_member a, b;
-    int want;
-};
-
-static const struct compat_case compat_cases[] = {
-    {"same key, other instances", M(KEY_1, ins_a), M(KEY_1, ins_b), 1},
-    {"same key, several instances each", M(KEY_1, ins_ab), M(KEY_1, ins_cd), 1},
-    {"same key, a shared instance", M(KEY_1, ins_ab), M(KEY_1, ins_b), 0},
-    {"same key, the same instance", M(KEY_1, ins_a), M(KEY_1, ins_a), 0},
-    {"another VPC", M(KEY_1, ins_a), M(KEY_2, ins_b), 0},
-    {"ids that are prefixes of each other are different", M(KEY_1, ins_1), M(KEY_1, ins_10), 1},
-};
-
-static void test_compatible(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < N_OF(compat_cases); i++) {
-        const struct compat_case *c = &compat_cases[i];
-        if (clw_coalesce_compatible(&c->a, &c->b) != c->want ||
-            clw_coalesce_compatible(&c->b, &c->a) != c->want)
-            fail_msg("%s: want %d", c->name, c->want);
-    }
-}
-
-/* ---- forming a call ------------------------------------------------------------------------- */
-
-static const char *const ids60[60] = {
-    "ins-0",  "ins-1",  "ins-2",  "ins-3",  "ins-4",  "ins-5",  "ins-6",  "ins-7",  "ins-8",
-    "ins-9",  "ins-10", "ins-11", "ins-12", "ins-13", "ins-14", "ins-15", "ins-16", "ins-17",
-    "ins-18", "ins-19", "ins-20", "ins-21", "ins-22", "ins-23", "ins-24", "ins-25", "ins-26",
-    "ins-27", "ins-28", "ins-29", "ins-30", "ins-31", "ins-32", "ins-33", "ins-34", "ins-35",
-    "ins-36", "ins-37", "ins-38", "ins-39", "ins-40", "ins-41", "ins-42", "ins-43", "ins-44",
-    "ins-45", "ins-46", "ins-47", "ins-48", "ins-49", "ins-50", "ins-51", "ins-52", "ins-53",
-    "ins-54", "ins-55", "ins-56", "ins-57", "ins-58", "ins-59"};
-static const char *const ids50[50] = {
-    "ins-60",  "ins-61",  "ins-62",  "ins-63",  "ins-64",  "ins-65",  "ins-66",  "ins-67",
-    "ins-68",  "ins-69",  "ins-70",  "ins-71",  "ins-72",  "ins-73",  "ins-74",  "ins-75",
-    "ins-76",  "ins-77",  "ins-78",  "ins-79",  "ins-80",  "ins-81",  "ins-82",  "ins-83",
-    "ins-84",  "ins-85",  "ins-86",  "ins-87",  "ins-88",  "ins-89",  "ins-90",  "ins-91",
-    "ins-92",  "ins-93",  "ins-94",  "ins-95",  "ins-96",  "ins-97",  "ins-98",  "ins-99",
-    "ins-100", "ins-101", "ins-102", "ins-103", "ins-104", "ins-105", "ins-106", "ins-107",
-    "ins-108", "ins-109"};
-
-struct take_case {
-    const char *name;
-    struct clw_coalesce_member m[4];
-    size_t n;
-    size_t max;
-    size_t want;
-};
-
-static const struct take_case take_cases[] = {
-    {"nothing waits", {{0}}, 0, 100, 0},
-    {"one request", {M(KEY_1, ins_a)}, 1, 100, 1},
-    {"three small requests share", {M(KEY_1, ins_a), M(KEY_1, ins_b), M(KEY_1, ins_cd)}, 3, 100, 3},
-    {"the instances fill the call exactly",
-     {M(KEY_1, ins_a), M(KEY_1, ins_b), M(KEY_1, ins_cd)},
-     3,
-     4,
-     3},
-    {"one instance too many ends the call",
-     {M(KEY_1, ins_a), M(KEY_1, ins_b), M(KEY_1, ins_cd)},
-     3,
-     3,
-     2},
-    {"coalescing off: one each", {M(KEY_1, ins_a), M(KEY_1, ins_b)}, 2, 1, 1},
-    {"a request larger than the limit still runs, alone",
-     {M(KEY_1, ins_ab), M(KEY_1, ins_cd)},
-     2,
-     1,
-     1},
-    {"60 + 50 instances do not fit 100",
-     {M(KEY_1, ids60), M(KEY_1, ids50), M(KEY_1, ins_a)},
-     3,
-     100,
-     1},
-    {"first come, first served: a later small one does not jump ahead",
-     {M(KEY_1, ids50), M(KEY_1, ids60), M(KEY_1, ins_a)},
-     3,
-     100,
-     1},
-    {"a shared instance ends the call",
-     {M(KEY_1, ins_a), M(KEY_1, ins_b), M(KEY_1, ins_ab)},
-     3,
-     100,
-     2},
-    {"another key ends the call", {M(KEY_1, ins_a), M(KEY_2, ins_b)}, 2, 100, 1},
-};
-
-static void test_take(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < N_OF(take_cases); i++) {
-        const struct take_case *c = &take_cases[i];
-        size_t got = clw_coalesce_take(c->m, c->n, c->max);
-        if (got != c->want)
-            fail_msg("%s: took %zu, want %zu", c->name, got, c->want);
-    }
-}
-
 /* ---- verdicts: what every member gets -------------------------------------------------------- */
 
 struct verdict_case {
@@ -160,8 +43,7 @@ struct verdict_case {
     const char *code_desc; /* the API's string code */
     const char *message;
     enum clw_action action;
-    size_t n_members;
-    int reconciled;
+    size_t n_members; /* requests the attempt carried */
     enum clw_verdict want;
 };
 
@@ -173,71 +55,100 @@ struct verdict_case {
 
 static const struct verdict_case verdict_cases[] = {
     /* the same for one request and for many */
-    {"success fans out", CLW_CLASS_SUCCESS, V2, "Success", "", ATT, 50, 0, CLW_VERDICT_SUCCESS},
-    {"success alone", CLW_CLASS_SUCCESS, V2, NULL, "", ATT, 1, 0, CLW_VERDICT_SUCCESS},
-    {"transient retries the group", CLW_CLASS_TRANSIENT, V2, NULL, NULL, ATT, 50, 0,
+    {"success fans out", CLW_CLASS_SUCCESS, V2, "Success", "", ATT, 50, CLW_VERDICT_SUCCESS},
+    {"success alone", CLW_CLASS_SUCCESS, V2, NULL, "", ATT, 1, CLW_VERDICT_SUCCESS},
+    {"a transient failure of the service retries the group", CLW_CLASS_TRANSIENT, V2, NULL, NULL,
+     ATT, 50, CLW_VERDICT_RETRY},
+    {"throttling retries the group", CLW_CLASS_TRANSIENT, V2, "RequestLimitExceeded", "", ATT, 7,
      CLW_VERDICT_RETRY},
-    {"throttling retries the group", CLW_CLASS_TRANSIENT, V2, "RequestLimitExceeded", "", ATT, 7, 0,
-     CLW_VERDICT_RETRY},
-    {"re-sign the group at once", CLW_CLASS_RESIGN, V2, "InvalidNonce", "", DET, 9, 0,
+    {"throttling naming an instance still retries the group", CLW_CLASS_TRANSIENT, V2,
+     "RequestLimitExceeded", "ins-a", ATT, 7, CLW_VERDICT_RETRY},
+    {"re-sign the group at once", CLW_CLASS_RESIGN, V2, "InvalidNonce", "", DET, 9,
      CLW_VERDICT_RESIGN},
-    {"a worker fault holds the group", CLW_CLASS_WORKER_FAULT, V2, "AuthFailure", "", ATT, 9, 0,
+    {"a worker fault holds the group", CLW_CLASS_WORKER_FAULT, V2, "AuthFailure", "", ATT, 9,
      CLW_VERDICT_FAULT},
+    /* a lock concerns a resource: alone it retries, shared it isolates */
+    {"a lock alone retries", CLW_CLASS_TRANSIENT, V2, "ActionLocked", "", ATT, 1,
+     CLW_VERDICT_RETRY},
+    {"a lock in a group isolates", CLW_CLASS_TRANSIENT, V2, "ActionLocked", "", ATT, 10,
+     CLW_VERDICT_ISOLATE},
+    {"v3: a resource in use in a group isolates", CLW_CLASS_TRANSIENT, V3, "ResourceInUse", "", ATT,
+     10, CLW_VERDICT_ISOLATE},
+    {"a transient error naming an instance isolates", CLW_CLASS_TRANSIENT, V2, "InternalError",
+     "ins-b busy", ATT, 3, CLW_VERDICT_ISOLATE},
+    {"a transient error naming only the VPC retries the group", CLW_CLASS_TRANSIENT, V2,
+     "InternalError", "vpc-1 busy", ATT, 3, CLW_VERDICT_RETRY},
+    /* errors about the VPC: every member, alone or shared, attach or detach */
     {"an unknown VPC fails every member", CLW_CLASS_PERMANENT, V2, "InvalidVpc.NotFound",
-     "VPC vpc-1 not found", ATT, 50, 0, CLW_VERDICT_FAIL},
+     "VPC vpc-1 not found", ATT, 50, CLW_VERDICT_FAIL},
     {"an unknown VPC fails a detach group", CLW_CLASS_PERMANENT, V2, "InvalidVpc.NotFound",
-     "VPC vpc-1 not found", DET, 3, 0, CLW_VERDICT_FAIL},
-    {"an unknown VPC alone", CLW_CLASS_PERMANENT, V2, "InvalidVpc.NotFound", "", ATT, 1, 0,
+     "VPC vpc-1 not found", DET, 3, CLW_VERDICT_FAIL},
+    {"an unknown VPC alone", CLW_CLASS_PERMANENT, V2, "InvalidVpc.NotFound", "", ATT, 1,
      CLW_VERDICT_FAIL},
-    /* business errors about one instance: alone as always, shared splits */
+    {"v3: a lone detach from an unknown VPC fails (not reconciled)", CLW_CLASS_PERMANENT, V3,
+     "ResourceNotFound", "VPC vpc-1 not found in region ap-guangzhou", DET, 1, CLW_VERDICT_FAIL},
+    {"v3: a detach group's unknown VPC fails every member", CLW_CLASS_PERMANENT, V3,
+     "ResourceNotFound", "VPC vpc-1 not found", DET, 5, CLW_VERDICT_FAIL},
+    /* business errors about some members: alone as always, shared splits */
     {"an unknown instance alone fails", CLW_CLASS_PERMANENT, V2, "InvalidInstance.NotFound",
-     "instance ins-a not found", ATT, 1, 0, CLW_VERDICT_FAIL},
+     "instance ins-a not found", ATT, 1, CLW_VERDICT_FAIL},
     {"an unknown instance splits a group", CLW_CLASS_PERMANENT, V2, "InvalidInstance.NotFound",
-     "instance ins-a not found", ATT, 50, 0, CLW_VERDICT_SPLIT},
+     "instance ins-a not found", ATT, 50, CLW_VERDICT_SPLIT},
     {"the region's link limit splits a group", CLW_CLASS_PERMANENT, V2, "InstanceLimitExceeded",
-     "region allows 5", ATT, 2, 0, CLW_VERDICT_SPLIT},
+     "region allows 5", ATT, 2, CLW_VERDICT_SPLIT},
     {"the region's link limit alone fails", CLW_CLASS_PERMANENT, V2, "InstanceLimitExceeded", "",
-     ATT, 1, 0, CLW_VERDICT_FAIL},
-    {"an unknown code splits a group", CLW_CLASS_PERMANENT, V2, "Something.New", "", ATT, 2, 0,
+     ATT, 1, CLW_VERDICT_FAIL},
+    {"an unknown code splits a group", CLW_CLASS_PERMANENT, V2, "Something.New", "", ATT, 2,
      CLW_VERDICT_SPLIT},
-    {"an invalid parameter splits a group", CLW_CLASS_PERMANENT, V2, "InvalidParameter", "", DET, 2,
-     0, CLW_VERDICT_SPLIT},
-    /* "already": reconciled first, alone or shared; shared again after that splits */
+    /* parameter and operation errors: by what they name */
+    {"an invalid parameter naming nobody is confirmed alone", CLW_CLASS_PERMANENT, V2,
+     "InvalidParameter", "", DET, 2, CLW_VERDICT_CONFIRM},
+    {"v2 code 4000 without a string code naming nobody is confirmed", CLW_CLASS_PERMANENT, V2, NULL,
+     "at most 100 instanceIds per call", ATT, 8, CLW_VERDICT_CONFIRM},
+    {"an invalid parameter naming an instance splits", CLW_CLASS_PERMANENT, V2, "InvalidParameter",
+     "instance ins-c listed twice", ATT, 3, CLW_VERDICT_SPLIT},
+    {"v3: a malformed VPC id fails every member", CLW_CLASS_PERMANENT, V3,
+     "InvalidParameterValue.Malformed", "VpcId vpc-1 is not a VPC id", ATT, 8, CLW_VERDICT_FAIL},
+    {"v3: a VPC-wide unsupported operation naming nobody is confirmed", CLW_CLASS_PERMANENT, V3,
+     "UnsupportedOperation.CIDRUnSupportedClassicLink", "", ATT, 8, CLW_VERDICT_CONFIRM},
+    {"v3: a call too long splits (a limit, not a parameter)", CLW_CLASS_PERMANENT, V3,
+     "InvalidParameterValue.Limit", "at most 10 InstanceIds per call", ATT, 8, CLW_VERDICT_SPLIT},
+    {"v3: missing parameter alone fails", CLW_CLASS_PERMANENT, V3, "MissingParameter", "", ATT, 1,
+     CLW_VERDICT_FAIL},
+    /* "already": reconciled alone; shared when it names a member, else split */
     {"already linked alone reconciles", CLW_CLASS_PERMANENT, V2, "InstanceAlreadyLinked", "", ATT,
-     1, 0, CLW_VERDICT_RECONCILE},
-    {"already linked alone reconciles, even again", CLW_CLASS_PERMANENT, V2,
-     "InstanceAlreadyLinked", "", ATT, 1, 1, CLW_VERDICT_RECONCILE},
-    {"already linked reconciles a group once", CLW_CLASS_PERMANENT, V2, "InstanceAlreadyLinked",
-     "instance ins-a is already linked to vpc-9", ATT, 50, 0, CLW_VERDICT_RECONCILE},
-    {"already linked after a reconciliation splits", CLW_CLASS_PERMANENT, V2,
-     "InstanceAlreadyLinked", "", ATT, 50, 1, CLW_VERDICT_SPLIT},
+     1, CLW_VERDICT_RECONCILE},
+    {"already linked naming a member reconciles a group", CLW_CLASS_PERMANENT, V2,
+     "InstanceAlreadyLinked", "instance ins-a is already linked to vpc-9", ATT, 50,
+     CLW_VERDICT_RECONCILE},
+    {"already linked naming nobody splits a group", CLW_CLASS_PERMANENT, V2,
+     "InstanceAlreadyLinked", "", ATT, 50, CLW_VERDICT_SPLIT},
     {"a detach's unknown instance reconciles", CLW_CLASS_PERMANENT, V2, "InvalidInstance.NotFound",
-     "", DET, 1, 0, CLW_VERDICT_RECONCILE},
-    {"a detach group's unknown instance reconciles", CLW_CLASS_PERMANENT, V2,
-     "InvalidInstance.NotFound", "", DET, 8, 0, CLW_VERDICT_RECONCILE},
-    {"a detach group after a reconciliation splits", CLW_CLASS_PERMANENT, V2,
-     "InvalidInstance.NotFound", "", DET, 8, 1, CLW_VERDICT_SPLIT},
+     "", DET, 1, CLW_VERDICT_RECONCILE},
+    {"a detach group's not-linked instance reconciles", CLW_CLASS_PERMANENT, V2,
+     "InvalidInstance.NotFound", "instance ins-b is not linked to vpc-1", DET, 8,
+     CLW_VERDICT_RECONCILE},
     {"already linked is no signal for a detach", CLW_CLASS_PERMANENT, V2, "InstanceAlreadyLinked",
-     "", DET, 1, 0, CLW_VERDICT_FAIL},
+     "", DET, 1, CLW_VERDICT_FAIL},
     /* API 3.0 */
     {"v3: a not-found naming only the VPC fails every member", CLW_CLASS_PERMANENT, V3,
-     "ResourceNotFound", "VPC vpc-1 not found in region ap-guangzhou", ATT, 5, 0, CLW_VERDICT_FAIL},
+     "ResourceNotFound", "VPC vpc-1 not found in region ap-guangzhou", ATT, 5, CLW_VERDICT_FAIL},
     {"v3: a not-found naming an instance splits", CLW_CLASS_PERMANENT, V3, "ResourceNotFound",
-     "instance ins-a not found in region ap-guangzhou", ATT, 5, 0, CLW_VERDICT_SPLIT},
+     "instance ins-a not found in region ap-guangzhou", ATT, 5, CLW_VERDICT_SPLIT},
     {"v3: a not-found naming nothing splits", CLW_CLASS_PERMANENT, V3, "ResourceNotFound",
-     "resource not found", ATT, 5, 0, CLW_VERDICT_SPLIT},
+     "resource not found", ATT, 5, CLW_VERDICT_SPLIT},
     {"v3: a VPC id that only starts the same is not named", CLW_CLASS_PERMANENT, V3,
-     "ResourceNotFound", "VPC vpc-10 not found", ATT, 5, 0, CLW_VERDICT_SPLIT},
-    {"v3: a detach group's unknown VPC fails every member", CLW_CLASS_PERMANENT, V3,
-     "ResourceNotFound", "VPC vpc-1 not found", DET, 5, 0, CLW_VERDICT_FAIL},
+     "ResourceNotFound", "VPC vpc-10 not found", ATT, 5, CLW_VERDICT_SPLIT},
     {"v3: a detach group's unknown instance reconciles", CLW_CLASS_PERMANENT, V3,
-     "ResourceNotFound", "instance ins-a not found", DET, 5, 0, CLW_VERDICT_RECONCILE},
-    {"v3: already linked reconciles a group", CLW_CLASS_PERMANENT, V3, V3_LINKED, "", ATT, 5, 0,
-     CLW_VERDICT_RECONCILE},
-    {"v3: the link limit splits a group", CLW_CLASS_PERMANENT, V3, "LimitExceeded", "", ATT, 5, 0,
+     "ResourceNotFound", "instance ins-a not found", DET, 5, CLW_VERDICT_RECONCILE},
+    {"v3: already linked naming a member reconciles a group", CLW_CLASS_PERMANENT, V3, V3_LINKED,
+     "instance ins-c is already linked", ATT, 5, CLW_VERDICT_RECONCILE},
+    {"v3: already linked naming nobody splits a group", CLW_CLASS_PERMANENT, V3, V3_LINKED, "", ATT,
+     5, CLW_VERDICT_SPLIT},
+    {"v3: the link limit splits a group", CLW_CLASS_PERMANENT, V3, "LimitExceeded", "", ATT, 5,
      CLW_VERDICT_SPLIT},
     {"v3: a v2 code string means nothing special", CLW_CLASS_PERMANENT, V3, "InvalidVpc.NotFound",
-     "VPC vpc-1", ATT, 5, 0, CLW_VERDICT_SPLIT},
+     "VPC vpc-1", ATT, 5, CLW_VERDICT_SPLIT},
 };
 
 static void test_verdicts(void **state)
@@ -253,17 +164,28 @@ static void test_verdicts(void **state)
         ans.http_status = 200;
         ans.body_json = 1;
         ans.has_code = c->version == 2 || c->cls == CLW_CLASS_SUCCESS;
-        ans.code = c->cls == CLW_CLASS_SUCCESS ? 0 : 4000;
+        /* v2: a throttling answer is code 4400, another transient one 6000 */
+        int throttling = c->code_desc != NULL && strcmp(c->code_desc, "RequestLimitExceeded") == 0;
+        ans.code = c->cls == CLW_CLASS_SUCCESS     ? 0
+                   : throttling                    ? 4400
+                   : c->cls == CLW_CLASS_TRANSIENT ? 6000
+                                                   : 4000;
         ans.code_desc = (char *)c->code_desc;
         ans.message = (char *)c->message;
-        enum clw_verdict got = clw_coalesce_verdict(c->cls, &ans, c->action, "vpc-1", call_ids,
-                                                    N_OF(call_ids), c->n_members, c->reconciled);
+        struct clw_coalesce_sent sent = {c->action, "vpc-1", call_ids, N_OF(call_ids),
+                                         c->n_members};
+        enum clw_verdict got = clw_coalesce_verdict(c->cls, &ans, &sent);
         if (got != c->want)
             fail_msg("%s: %s, want %s", c->name, clw_verdict_name(got), clw_verdict_name(c->want));
     }
 }
 
 /* ---- splitting ----------------------------------------------------------------------------- */
+
+#define M(ids)                                                                                     \
+    {                                                                                              \
+        (ids), N_OF(ids)                                                                           \
+    }
 
 static const char *const s0[] = {"ins-1"};
 static const char *const s1[] = {"ins-10", "ins-11"};
@@ -307,8 +229,7 @@ static const struct split_case split_cases[] = {
 
 static void test_split(void **state)
 {
-    const struct clw_coalesce_member m[] = {M(KEY_1, s0), M(KEY_1, s1), M(KEY_1, s2), M(KEY_1, s3),
-                                            M(KEY_1, s4)};
+    const struct clw_coalesce_member m[] = {M(s0), M(s1), M(s2), M(s3), M(s4)};
     (void)state;
     for (size_t i = 0; i < N_OF(split_cases); i++) {
         const struct split_case *c = &split_cases[i];
@@ -386,6 +307,46 @@ static void test_state_holds(void **state)
     }
 }
 
+/* ---- the same error? --------------------------------------------------------------------- */
+
+struct same_case {
+    const char *name;
+    long code_a, code_b;
+    const char *desc_a, *desc_b;
+    const char *msg_a, *msg_b;
+    int want;
+};
+
+static const struct same_case same_cases[] = {
+    {"identical", 4000, 4000, "InvalidParameter", "InvalidParameter", "bad", "bad", 1},
+    {"another message (the call's make-up mattered)", 4000, 4000, "InvalidParameter",
+     "InvalidParameter", "at most 10", "at most 1", 0},
+    {"another string code", 4000, 4000, "InvalidParameter", "MissingParameter", "", "", 0},
+    {"another numeric code", 4000, 5000, "X", "X", "", "", 0},
+    {"absent and empty messages are the same", 4000, 4000, "X", "X", NULL, "", 1},
+};
+
+static void test_same_error(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_OF(same_cases); i++) {
+        const struct same_case *c = &same_cases[i];
+        struct clw_answer a, b;
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        a.api_version = b.api_version = 2;
+        a.has_code = b.has_code = 1;
+        a.code = c->code_a;
+        b.code = c->code_b;
+        a.code_desc = (char *)c->desc_a;
+        b.code_desc = (char *)c->desc_b;
+        a.message = (char *)c->msg_a;
+        b.message = (char *)c->msg_b;
+        if (clw_coalesce_same_error(&a, &b) != c->want)
+            fail_msg("%s: want %d", c->name, c->want);
+    }
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -397,10 +358,10 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_keys),        cmocka_unit_test(test_compatible),
-        cmocka_unit_test(test_take),        cmocka_unit_test(test_verdicts),
+        cmocka_unit_test(test_keys),        cmocka_unit_test(test_verdicts),
         cmocka_unit_test(test_split),       cmocka_unit_test(test_dense),
-        cmocka_unit_test(test_state_holds), cmocka_unit_test(test_names),
+        cmocka_unit_test(test_state_holds), cmocka_unit_test(test_same_error),
+        cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests_name("coalesce", tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* The scheduler under throttling (contract section 8): a call that got only throttling answers
  * takes the ready requests of its key before it is sent again, other answers freeze a call's
- * members, and throttling answers do not grow the backoff. Driven in-process: records in,
+ * members, and throttling answers do not grow the backoff; a member leaving a call in flight
+ * keeps its instances gated until the attempt ended. Driven in-process: records in,
  * calls out of the scheduler, API answers handed to the worker as the HTTP adapter would. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,16 +45,33 @@ static struct worker *make_worker(struct clw_config *cfg, const char *max_instan
     return clw_test_worker_new(cfg, kv);
 }
 
-/* Takes one single-instance request for vpc at offset. */
-static void take(struct worker *w, int64_t offset, const char *vpc)
+/* Takes one request for vpc and instance ins at offset. */
+static void take_ins(struct worker *w, int64_t offset, const char *vpc, const char *ins)
 {
     char value[160];
     snprintf(value, sizeof(value),
-             "{\"requestId\":\"r-%lld\",\"vpcId\":\"%s\",\"instanceIds\":[\"ins-%lld\"]}",
-             (long long)offset, vpc, (long long)offset);
+             "{\"requestId\":\"r-%lld\",\"vpcId\":\"%s\",\"instanceIds\":[\"%s\"]}",
+             (long long)offset, vpc, ins);
     struct clw_kafka_msg m = clw_test_record(offset, value);
     clw_worker_on_message(w, &m);
     assert_false(w->stopping);
+}
+
+/* Takes one single-instance request for vpc at offset (instance ins-<offset>). */
+static void take(struct worker *w, int64_t offset, const char *vpc)
+{
+    char ins[32];
+    snprintf(ins, sizeof(ins), "ins-%lld", (long long)offset);
+    take_ins(w, offset, vpc, ins);
+}
+
+static struct job *job_at(struct worker *w, int64_t offset)
+{
+    for (struct job *job = w->parts[0]->jobs; job != NULL; job = job->pnext)
+        if (job->offset == offset)
+            return job;
+    fail_msg("no request at offset %lld", (long long)offset);
+    return NULL;
 }
 
 /* Hands call an answer as the HTTP adapter would at the end of its transfer (which never ran:
@@ -210,12 +228,52 @@ static void test_throttling_does_not_grow_the_backoff(void **state)
     assert_true(most > INITIAL_BACKOFF);
 }
 
+/* ---- a member leaving a call in flight ------------------------------------------------------ */
+
+/* A request leaves a call whose attempt is in flight (its partition was lost): its instance
+ * stays gated until that attempt has ended, and the answer is read against what was sent, so
+ * an error naming the leaver is not taken as the remaining member's. */
+static void test_a_leaving_member_keeps_its_instances_until_the_attempt_ended(void **state)
+{
+    (void)state;
+    struct clw_config cfg;
+    struct worker *w = make_worker(&cfg, "100");
+    take_ins(w, 0, "vpc-1", "ins-a");
+    take_ins(w, 1, "vpc-1", "ins-b");
+    struct call *call = started(w, 0);
+    assert_int_equal(call->n_members, 2);
+    take_ins(w, 2, "vpc-2", "ins-b"); /* waits for the request at offset 1 */
+    assert_int_equal(job_at(w, 2)->state, JOB_GATED);
+
+    clw_job_abandon(w, job_at(w, 1));
+    assert_int_equal(call->n_members, 1);
+    assert_int_equal(call->state, CALL_RUNNING);
+    /* The attempt still carries ins-b: the later request may not start beside it. */
+    assert_int_equal(job_at(w, 2)->state, JOB_GATED);
+
+    answer(w, call, 200,
+           "{\"code\":4000,\"message\":\"instance ins-b not found in region ap-guangzhou\","
+           "\"codeDesc\":\"InvalidInstance.NotFound\"}");
+    /* The attempt ended: ins-b is free. The error named the leaver, not the member left: it
+     * is sent again, undecided. */
+    assert_int_equal(job_at(w, 2)->state, JOB_READY);
+    struct job *left = job_at(w, 0);
+    assert_int_equal(left->state, JOB_IN_CALL);
+    assert_ptr_equal(left->call, call);
+    assert_int_equal(call->state, CALL_QUEUED);
+    assert_int_equal(left->last->members, 2); /* the answer came to a call of two */
+    struct call *again = started(w, 0);
+    assert_ptr_equal(again, call);
+    finish(w, call, &cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_top_up),
         cmocka_unit_test(test_no_top_up_after_a_real_answer),
         cmocka_unit_test(test_throttling_does_not_grow_the_backoff),
+        cmocka_unit_test(test_a_leaving_member_keeps_its_instances_until_the_attempt_ended),
     };
     return cmocka_run_group_tests_name("worker_sched", tests, NULL, NULL);
 }
