@@ -157,7 +157,7 @@ def run(records, seed, settings=None, faults=None, v3=False, sim_args=(), sim_co
         result.settings = dict(w.settings)
         sent = time.monotonic()
         st.send(records)
-        for delay_s, recs in sorted(later, key=lambda w: w[0]):
+        for delay_s, recs in sorted(later, key=lambda wave: wave[0]):
             time.sleep(max(0.0, sent + delay_s - time.monotonic()))  # the scenario's schedule
             st.send(recs)
         want = set(ids)
