@@ -31,10 +31,10 @@ enum call_state {
 enum call_resume {
     RESUME_FAIL = 0, /* those whose state holds succeed, the rest fail with pending_error (a
                         lone "already" answer, or an ambiguous group out of retries) */
-    RESUME_NAMED,    /* a shared "already" answer (call->cause) naming members: when one of them
-                        holds, every member whose state holds succeeds (the API reports such a
-                        state as "already", as it would to each alone); the named ones that do
-                        not hold fail with it; the rest are sent again */
+    RESUME_NAMED,    /* a shared "already" answer (call->cause) naming members: the named ones
+                        get their lone outcome (reconciled, or failed with it); other members
+                        whose state holds succeed where their lone call would also have heard
+                        "already" (end_named in worker_verdict.c); the rest are sent again */
 };
 
 /* Where the call waits (written by worker_sched.c). */

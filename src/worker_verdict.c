@@ -200,19 +200,29 @@ static int named_by(const struct shared_answer *cause, const struct job *job)
     return cause != NULL && clw_coalesce_names(cause->a.message, &m);
 }
 
-/* A shared "already" answer, reconciled: decides what the answer says about the members it
- * names, and what it then says about every member whose state holds; sends the rest again. */
+/* A shared "already" answer, reconciled. A member it names gets its lone call's outcome: its
+ * state holds, reconciled; else the answer, failed. Another member whose state holds is decided
+ * by it only where its own lone call would also have heard "already":
+ *   - the call was ambiguous: an attempt of this very call may have made the states hold, and
+ *     each member's lone call would have shared that attempt;
+ *   - an Attach whose answer names a member linked to this VPC: the API answers an attach of a
+ *     linked instance "already", for every such instance.
+ * (A Detach's "not found" about a member not linked here says nothing about the others: that
+ * member may not exist at all, while an existing unlinked instance's detach may succeed.) The
+ * rest are sent again and get their own answer. */
 static void end_named(struct verdict *v, struct call *call, int complete)
 {
-    int named_holds = 0;
-    for (size_t i = 0; i < call->n_members; i++)
-        named_holds |= named_by(call->cause, call->members[i]) && holds(call->members[i], complete);
+    int holders = call->plan.ambiguous;
+    for (size_t i = 0; i < call->n_members && !holders; i++)
+        holders = call->action == CLW_ACTION_ATTACH && named_by(call->cause, call->members[i]) &&
+                  holds(call->members[i], complete);
     size_t i = call->n_members;
     while (i-- > 0) {
         struct job *job = call->members[i];
-        if (named_holds && holds(job, complete))
+        int named = named_by(call->cause, job);
+        if ((named || holders) && holds(job, complete))
             decide_reconciled(v, call, job);
-        else if (named_by(call->cause, job))
+        else if (named)
             decide(v, job, 0, call->plan.pending_error); /* its lone call's outcome */
     }
     if (call->n_members == 0) {

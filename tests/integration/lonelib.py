@@ -122,17 +122,19 @@ def call_region(call):
 
 
 def run(records, seed, settings=None, faults=None, v3=False, sim_args=(), sim_config=None,
-        partitions=1, timeout_s=90, quiet_s=None, mode="run", log_path=None):
+        partitions=1, timeout_s=90, quiet_s=None, mode="run", log_path=None, later=()):
     """Runs records once on a fresh broker, simulator and worker; returns a Run.
 
     seed: the simulator's seed document. faults: a fault document applied before the worker
     starts. sim_config: a /_sim/config change (e.g. {"sameVpcAttach": "success"}). settings:
     worker keys on top of worklib's test defaults. v3: api.version=3 against the simulator's
-    API 3.0 endpoint. The run waits until every request has an outcome, at most timeout_s, and
-    gives up earlier when no outcome arrived for quiet_s (default: the retry budget plus 20 s),
-    then stops the worker (SIGTERM) and reads the results topic to its end, so duplicates
-    published meanwhile count."""
-    ids = request_ids(records)
+    API 3.0 endpoint. later: [(delay_s, records), ...] sent that long after records (requests
+    that arrive while earlier ones are under way; the same schedule in every mode). The run
+    waits until every request has an outcome, at most timeout_s, and gives up earlier when no
+    new outcome arrived within quiet_s (default: the retry budget plus 20 s), then stops the
+    worker (SIGTERM) and reads the results topic to its end, so duplicates published meanwhile
+    count."""
+    ids = request_ids(records) + [i for _, recs in later for i in request_ids(recs)]
     if len(set(ids)) != len(ids):
         raise ValueError("requestIds must be distinct within a scenario")
     conf = dict(settings or {})
@@ -153,13 +155,22 @@ def run(records, seed, settings=None, faults=None, v3=False, sim_args=(), sim_co
         st.workers.append(w)
         w.wait_assigned()
         result.settings = dict(w.settings)
+        sent = time.monotonic()
         st.send(records)
+        for delay_s, recs in sorted(later, key=lambda wave: wave[0]):
+            time.sleep(max(0.0, sent + delay_s - time.monotonic()))  # the scenario's schedule
+            st.send(recs)
         want = set(ids)
-        try:
-            kafkalib.consume(st.bootstrap, worklib.RESULTS, count=len(ids),
-                             timeout_s=timeout_s, idle_s=quiet_s)
-        except kafkalib.KafkaTimeout:
-            pass  # whatever came is read again below, after the worker stopped
+        deadline, got = started + timeout_s, 0
+        while time.monotonic() < deadline:
+            try:
+                kafkalib.consume(st.bootstrap, worklib.RESULTS, count=len(ids),
+                                 timeout_s=min(quiet_s, deadline - time.monotonic()))
+                break
+            except kafkalib.KafkaTimeout as timeout:
+                if len(timeout.records) <= got:
+                    break  # nothing new for quiet_s; what came is read again below
+                got = len(timeout.records)
         result.elapsed_s = time.monotonic() - started
         result.stats = st.sim.stats()
         result.state = st.sim.state()
