@@ -238,7 +238,7 @@ void clw_worker_on_http_done(void *opaque, const struct clw_http_response *resp,
         /* An answer from the API itself: it counts toward what the quota admits. */
         char key[512];
         clw_sched_rate_key(w, call, key, sizeof(key));
-        clw_ratelimit_answered(w->sched.rl, key, now, throttled,
+        clw_ratelimit_answered(w->sched.rl, key, call->started_mono, now, throttled,
                                throttled ? ans.retry_after_ms : -1);
     }
     if (!throttled)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clw/alloc.h"
+#include "clw/backoff.h"
 #include "clw/clock.h"
 #include "clw/coalesce.h"
 #include "worker_internal.h"
@@ -85,15 +86,14 @@ void clw_callq_remove(struct callq *q, struct call *call)
 int clw_sched_init(struct worker *w, char *err, size_t errlen)
 {
     struct sched *s = &w->sched;
-    /* Always on: with api.rate_limit 0 a key is limited only from its first throttling answer
-     * (contract section 8), at what the API admitted over the last second. */
+    /* Always on: with api.quota 0 and api.rate_limit 0 a key is limited only from its first
+     * throttling answer (contract section 8), at what the API admitted over the last second. */
     struct clw_ratelimit_opts ro = {
         .rate = (double)w->cfg->api_rate_limit,
+        .quota = (double)w->cfg->api_quota,
         .min_rate = 1,
-        .decrease = 0.9,
-        .increase = 0.02,
         .burst_s = 0.05,
-        .cooldown_ms = 1000,
+        .seed = clw_rand_next(&w->rng),
     };
     s->rl = clw_ratelimit_new(&ro);
     s->gate = clw_gate_new();
