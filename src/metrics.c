@@ -359,25 +359,42 @@ static double metrics_double(atomic_ullong *a)
     return v;
 }
 
-/* The series of (action, region), made when absent; NULL when the table is full (it never is for
- * an "other" region: a slot per action is kept for it). Loop thread only. */
+/* The index of the series of (a, region) among the first n, or n when absent; *named counts
+ * the series with a region of their own. */
+static size_t metrics_rl_index(const struct clw_metrics *m, size_t n, size_t a, const char *region,
+                               size_t *named)
+{
+    size_t i;
+
+    *named = 0;
+    for (i = 0; i < n; i++) {
+        if (m->rl[i].action == a && strcmp(m->rl[i].region, region) == 0)
+            break;
+        *named += strcmp(m->rl[i].region, "other") != 0;
+    }
+    return i;
+}
+
+/* The series of (action, region), made when absent; past METRICS_RL_NAMED regions of their own
+ * the region is "other", for which a slot per action is kept. Loop thread only. */
 static struct metrics_rl_series *metrics_rl_find(struct clw_metrics *m, const char *action,
                                                  const char *region)
 {
     size_t a = metrics_api_action_index(action);
     size_t n = atomic_load_explicit(&m->n_rl, memory_order_relaxed);
-    size_t named = 0;
+    size_t named;
+    size_t i;
     struct metrics_rl_series *sr;
 
     if (region == NULL || strlen(region) > METRICS_REGION_MAX)
         region = "other";
-    for (size_t i = 0; i < n; i++) {
-        if (m->rl[i].action == a && strcmp(m->rl[i].region, region) == 0)
-            return &m->rl[i];
-        named += strcmp(m->rl[i].region, "other") != 0;
+    i = metrics_rl_index(m, n, a, region, &named);
+    if (i == n && strcmp(region, "other") != 0 && named >= METRICS_RL_NAMED) {
+        region = "other";
+        i = metrics_rl_index(m, n, a, region, &named);
     }
-    if (strcmp(region, "other") != 0 && named >= METRICS_RL_NAMED)
-        return metrics_rl_find(m, action, "other");
+    if (i < n)
+        return &m->rl[i];
     if (n >= CLW_METRICS_RATELIMIT_SERIES)
         return NULL;
     sr = &m->rl[n];
