@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clw/backoff.h" /* clw_rand_next */
 #include "clw/strtab.h"
 
 #define RL_MIN_BUCKETS 16
@@ -235,18 +236,14 @@ static void rl_sweep(struct clw_ratelimit *rl, int64_t now_ms)
     rl->sweep_at = count * 2 > RL_SWEEP_MIN ? count * 2 : RL_SWEEP_MIN;
 }
 
-/* Draws how long e holds before it probes: RL_HOLD_MS x [0.5, 1.5) (splitmix64). Members of a
- * fleet often take cuts from the same excess; holding alike, they would probe alike and be cut
- * together again, the one below its share never catching up. */
+/* Draws how long e holds before it probes: RL_HOLD_MS x [0.5, 1.5). Members of a fleet often
+ * take cuts from the same excess; holding alike, they would probe alike and be cut together
+ * again, the one below its share never catching up. */
 static void rl_draw_hold(struct rl_entry *e)
 {
-    uint64_t z = (e->prng += 0x9e3779b97f4a7c15ULL);
+    double u = (double)(clw_rand_next(&e->prng) >> 11) / 9007199254740992.0; /* [0, 1) */
 
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    e->probe_ms =
-        RL_RECOVER_MS + (int64_t)(RL_HOLD_MS * (0.5 + (double)(z >> 11) / 9007199254740992.0));
+    e->probe_ms = RL_RECOVER_MS + (int64_t)(RL_HOLD_MS * (0.5 + u));
 }
 
 /* Sets e up as an unseen key at now_ms: with a quota, starting at RL_START of its share of it
