@@ -63,6 +63,7 @@ enum {
     K_API_CA_FILE,
     K_API_ON_WORKER_FAULT,
     K_API_VERSION,
+    K_API_QUOTA,
     K_API_RATE_LIMIT,
     K_API_COALESCE_MAX_INSTANCES,
     K_API_COALESCE_LINGER_MS,
@@ -179,14 +180,21 @@ static const struct key_def keys[K_COUNT] = {
                        "`2`: the v2 API (`/v2/index.php`, HmacSHA1/HmacSHA256 query signature); "
                        "`3`: API 3.0 (JSON body, TC3-HMAC-SHA256); with `3` and the default "
                        "`api.endpoint`, the endpoint is `https://vpc.tencentcloudapi.com/`"},
+    [K_API_QUOTA] = {"api.quota", KEY_INT, OFF(api_quota), "100", 0, 1000000, NULL, NULL, NULL,
+                     NULL,
+                     "API calls per second the account's quota admits per action, for every "
+                     "worker sharing it (Tencent documents 100 for AttachClassicLinkVpc). Each "
+                     "worker aims for its share (its partitions of the requests topic) and "
+                     "corrects it by the throttling answers (4400, `RequestLimitExceeded*`, "
+                     "HTTP 429) it gets: a fleet settles just under what is left of the quota "
+                     "by other clients, and no worker exceeds this value. `0`: unknown, a "
+                     "(SecretId, region, action) is not limited until its first throttling "
+                     "answer"},
     [K_API_RATE_LIMIT] = {"api.rate_limit", KEY_INT, OFF(api_rate_limit), "0", 0, 1000000, NULL,
                           NULL, NULL, NULL,
-                          "most API calls per second per (SecretId, region, action). A "
-                          "throttling answer (4400, `RequestLimitExceeded*`, HTTP 429) sets the "
-                          "rate to 0.9 x the calls the API admitted in the last second; while "
-                          "calls wait the rate grows by 2 % a second, up to this value; "
-                          "`Retry-After` holds calls. `0`: no limit until the first throttling "
-                          "answer, which starts the same limiter"},
+                          "most API calls per second per (SecretId, region, action) of this "
+                          "worker, whatever `api.quota` and the throttling answers allow; "
+                          "`Retry-After` holds calls. `0`: no such cap"},
     [K_API_COALESCE_MAX_INSTANCES] = {"api.coalesce.max_instances", KEY_INT,
                                       OFF(api_coalesce_max_instances), "100", 1, 1000, NULL, NULL,
                                       NULL, NULL,

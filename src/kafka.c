@@ -52,7 +52,8 @@ struct clw_kafka {
     int pipe_wr;
     char *topic_requests;
     char *topic_results;
-    char *topic_dlq; /* NULL when off */
+    char *topic_dlq;         /* NULL when off */
+    int requests_partitions; /* of topic_requests, as the last metadata said; 0 unknown */
     struct clw_kafka_handlers h;
     int fatal_reported;
     struct txn_thread txn;
@@ -384,13 +385,24 @@ fail:
     return NULL;
 }
 
-static int topic_listed(const struct rd_kafka_metadata *md, const char *name)
+/* The partitions of topic name, 0 when it is not listed (or has none). */
+static int topic_partitions(const struct rd_kafka_metadata *md, const char *name)
 {
     for (int i = 0; i < md->topic_cnt; i++)
         if (strcmp(md->topics[i].topic, name) == 0 &&
             md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[i].partition_cnt > 0)
-            return 1;
+            return md->topics[i].partition_cnt;
     return 0;
+}
+
+static int topic_listed(const struct rd_kafka_metadata *md, const char *name)
+{
+    return topic_partitions(md, name) > 0;
+}
+
+int clw_kafka_requests_partitions(const struct clw_kafka *k)
+{
+    return k->requests_partitions;
 }
 
 int clw_kafka_output_topics_exist(struct clw_kafka *k, int timeout_ms, char *missing,
@@ -402,6 +414,7 @@ int clw_kafka_output_topics_exist(struct clw_kafka *k, int timeout_ms, char *mis
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
         return -1;
     const char *absent = NULL;
+    k->requests_partitions = topic_partitions(md, k->topic_requests);
     if (!topic_listed(md, k->topic_results))
         absent = k->topic_results;
     else if (k->topic_dlq != NULL && !topic_listed(md, k->topic_dlq))

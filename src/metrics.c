@@ -73,6 +73,11 @@ static const char *const metrics_bound_names[] = {
 #define METRICS_HEALTHY_MS 10000
 /* Upper bound on tracked partitions, so a confused caller cannot grow the table forever. */
 #define METRICS_MAX_PARTITIONS 65536
+/* Longest region label kept; longer ones are "other" (requests' regions have at most 32). */
+#define METRICS_REGION_MAX 32
+/* Series of the rate limiter for regions of their own; the rest of the table is kept for one
+ * "other" series per action. */
+#define METRICS_RL_NAMED (CLW_METRICS_RATELIMIT_SERIES - METRICS_API_ACTIONS)
 
 /* Bucket counts are stored per bucket (not cumulative) plus one overflow bucket; the count is
  * their total, so _count and the +Inf bucket always agree even while updates race a render.
@@ -80,6 +85,19 @@ static const char *const metrics_bound_names[] = {
 struct metrics_histogram {
     atomic_ullong buckets[METRICS_BOUNDS + 1];
     atomic_ullong sum_us;
+};
+
+/* One (action, region) of the rate limiter. The loop thread fills an entry, then publishes it by
+ * raising n_rl; afterwards only its atomics change, so the listener reads it without a lock.
+ * Doubles are kept as their bits. */
+struct metrics_rl_series {
+    size_t action; /* index into metrics_api_action_names */
+    char region[METRICS_REGION_MAX + 1];
+    atomic_ullong admitted;
+    atomic_ullong throttled;
+    atomic_ullong rate_bits;
+    atomic_ullong share_bits;
+    atomic_int has_state;
 };
 
 struct metrics_partition {
@@ -102,6 +120,9 @@ struct clw_metrics {
     atomic_llong creds_expiry_ms;
     atomic_long inflight;
     atomic_long producer_queue;
+    struct metrics_rl_series rl[CLW_METRICS_RATELIMIT_SERIES];
+    atomic_size_t n_rl;
+    atomic_ullong api_quota_bits;
 
     /* Health. */
     atomic_llong heartbeat_ms;
@@ -332,6 +353,94 @@ void clw_metrics_set_credentials_expiry(struct clw_metrics *m, int64_t wall_ms)
 {
     atomic_store_explicit(&m->creds_expiry_ms, wall_ms > 0 ? (long long)wall_ms : 0,
                           memory_order_relaxed);
+}
+
+static unsigned long long metrics_bits(double v)
+{
+    unsigned long long bits;
+
+    memcpy(&bits, &v, sizeof(bits));
+    return bits;
+}
+
+static double metrics_double(atomic_ullong *a)
+{
+    unsigned long long bits = atomic_load_explicit(a, memory_order_relaxed);
+    double v;
+
+    memcpy(&v, &bits, sizeof(v));
+    return v;
+}
+
+/* The index of the series of (a, region) among the first n, or n when absent; *named counts
+ * the series with a region of their own. */
+static size_t metrics_rl_index(const struct clw_metrics *m, size_t n, size_t a, const char *region,
+                               size_t *named)
+{
+    size_t i;
+
+    *named = 0;
+    for (i = 0; i < n; i++) {
+        if (m->rl[i].action == a && strcmp(m->rl[i].region, region) == 0)
+            break;
+        *named += strcmp(m->rl[i].region, "other") != 0;
+    }
+    return i;
+}
+
+/* The series of (action, region), made when absent; past METRICS_RL_NAMED regions of their own
+ * the region is "other", for which a slot per action is kept. Loop thread only. */
+static struct metrics_rl_series *metrics_rl_find(struct clw_metrics *m, const char *action,
+                                                 const char *region)
+{
+    size_t a = metrics_api_action_index(action);
+    size_t n = atomic_load_explicit(&m->n_rl, memory_order_relaxed);
+    size_t named;
+    size_t i;
+    struct metrics_rl_series *sr;
+
+    if (region == NULL || strlen(region) > METRICS_REGION_MAX)
+        region = "other";
+    i = metrics_rl_index(m, n, a, region, &named);
+    if (i == n && strcmp(region, "other") != 0 && named >= METRICS_RL_NAMED) {
+        region = "other";
+        i = metrics_rl_index(m, n, a, region, &named);
+    }
+    if (i < n)
+        return &m->rl[i];
+    if (n >= CLW_METRICS_RATELIMIT_SERIES)
+        return NULL;
+    sr = &m->rl[n];
+    sr->action = a;
+    snprintf(sr->region, sizeof(sr->region), "%s", region);
+    atomic_store_explicit(&m->n_rl, n + 1, memory_order_release);
+    return sr;
+}
+
+void clw_metrics_ratelimit_answer(struct clw_metrics *m, const char *action, const char *region,
+                                  int throttled)
+{
+    struct metrics_rl_series *sr = metrics_rl_find(m, action, region);
+
+    if (sr != NULL)
+        metrics_inc(throttled ? &sr->throttled : &sr->admitted);
+}
+
+void clw_metrics_ratelimit_state(struct clw_metrics *m, const char *action, const char *region,
+                                 double rate, double share)
+{
+    struct metrics_rl_series *sr = metrics_rl_find(m, action, region);
+
+    if (sr == NULL)
+        return;
+    atomic_store_explicit(&sr->rate_bits, metrics_bits(rate), memory_order_relaxed);
+    atomic_store_explicit(&sr->share_bits, metrics_bits(share), memory_order_relaxed);
+    atomic_store_explicit(&sr->has_state, 1, memory_order_release);
+}
+
+void clw_metrics_set_api_quota(struct clw_metrics *m, double quota)
+{
+    atomic_store_explicit(&m->api_quota_bits, metrics_bits(quota), memory_order_relaxed);
 }
 
 void clw_metrics_set_inflight(struct clw_metrics *m, long calls)
@@ -618,6 +727,54 @@ static void metrics_render_partitions(struct clw_buf *b, struct clw_metrics *m)
     pthread_mutex_unlock(&m->part_lock);
 }
 
+/* The rate limiter's families, one line per series (gauges once its state is known), and the
+ * configured quota per action. */
+static void metrics_render_ratelimit(struct clw_buf *b, struct clw_metrics *m)
+{
+    static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+    } fam[] = {
+        {"classiclink_ratelimit_rate", "gauge",
+         "API calls per second the rate limiter allows now, by action and region."},
+        {"classiclink_ratelimit_share", "gauge",
+         "The share of api.quota this worker aims for (its partitions of the requests topic)."},
+        {"classiclink_ratelimit_admitted_total", "counter",
+         "API answers the quota admitted (not throttled), by action and region."},
+        {"classiclink_ratelimit_throttled_total", "counter",
+         "Throttling API answers (over the quota), by action and region."},
+    };
+    size_t n = atomic_load_explicit(&m->n_rl, memory_order_acquire);
+    double quota = metrics_double(&m->api_quota_bits);
+    char region[2 * METRICS_REGION_MAX + 1];
+
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        metrics_family(b, fam[f].name, fam[f].type, fam[f].help);
+        for (size_t i = 0; i < n; i++) {
+            struct metrics_rl_series *sr = &m->rl[i];
+
+            if (f < 2 && !atomic_load_explicit(&sr->has_state, memory_order_acquire))
+                continue;
+            clw_metrics_label_escape(region, sizeof(region), sr->region);
+            clw_buf_printf(b, "%s{action=\"%s\",region=\"%s\"} ", fam[f].name,
+                           metrics_api_action_names[sr->action], region);
+            if (f == 0)
+                clw_buf_printf(b, "%.6g\n", metrics_double(&sr->rate_bits));
+            else if (f == 1)
+                clw_buf_printf(b, "%.6g\n", metrics_double(&sr->share_bits));
+            else
+                clw_buf_printf(b, "%llu\n", metrics_get(f == 2 ? &sr->admitted : &sr->throttled));
+        }
+    }
+    metrics_family(b, "classiclink_api_quota", "gauge",
+                   "api.quota: API calls per second the account admits per action, for every "
+                   "worker sharing it (absent while unknown).");
+    for (size_t a = 0; quota > 0 && a < METRICS_API_ACTION_OTHER; a++)
+        clw_buf_printf(b, "classiclink_api_quota{action=\"%s\"} %.6g\n",
+                       metrics_api_action_names[a], quota);
+}
+
 char *clw_metrics_render(struct clw_metrics *m, size_t *len)
 {
     struct clw_buf b = {0};
@@ -665,6 +822,7 @@ char *clw_metrics_render(struct clw_metrics *m, size_t *len)
     clw_buf_printf(&b, "classiclink_assigned_partitions %d\n",
                    atomic_load_explicit(&m->assigned, memory_order_relaxed));
     metrics_render_partitions(&b, m);
+    metrics_render_ratelimit(&b, m);
 
     metrics_family(&b, "classiclink_paused", "gauge",
                    "1 while the worker takes no work for this reason.");

@@ -165,6 +165,18 @@ static void on_message(void *arg, const struct clw_kafka_msg *msg)
         stop_with(w, CLW_EXIT_FATAL);
 }
 
+/* The worker's share of the account's quota follows its assignment: its partitions over the
+ * requests topic's (the fleet divides api.quota by partitions, whoever holds them). */
+static void share_quota(struct worker *w)
+{
+    size_t total = (size_t)clw_kafka_requests_partitions(w->kafka);
+    if (total < w->parts.n)
+        total = w->parts.n; /* the topic grew since the metadata was read */
+    size_t mine = clw_parts_assigned(&w->parts);
+    clw_sched_set_share(&w->sched, total > 0 ? (double)mine / (double)total : 1.0,
+                        clw_clock_mono_ms());
+}
+
 static void on_assigned(void *arg, const int32_t *partitions, size_t n)
 {
     struct worker *w = arg;
@@ -178,6 +190,7 @@ static void on_assigned(void *arg, const int32_t *partitions, size_t n)
     }
     w->joined = 1;
     clw_metrics_set_group(w->metrics, 1, (int)clw_parts_assigned(&w->parts));
+    share_quota(w);
     clw_parts_sync_all(&w->parts);
 }
 
@@ -222,6 +235,7 @@ static void on_revoked(void *arg, const int32_t *partitions, size_t n, int lost)
         forget_part(w, p);
     }
     clw_metrics_set_group(w->metrics, w->joined, (int)clw_parts_assigned(&w->parts));
+    share_quota(w);
 }
 
 static void on_delivered(void *arg, void *opaque, enum clw_publish_err err, const char *errstr)
@@ -319,6 +333,7 @@ static void housekeeping(struct worker *w, int64_t now)
     w->next_housekeeping = now + 1000;
     clw_metrics_set_producer_queue(w->metrics, clw_kafka_producer_queue_len(w->kafka));
     clw_metrics_set_credentials_expiry(w->metrics, clw_creds_expiry_ms(w->creds.creds));
+    clw_sched_report(&w->sched, w->metrics, now);
     for (size_t i = 0; i < w->parts.n; i++) {
         const struct part *p = w->parts.parts[i];
         if (p == NULL)
@@ -477,8 +492,9 @@ int clw_worker_open(struct worker *w, struct clw_config *cfg, const struct clw_w
                  "split",
                  (int64_t)cfg->api_coalesce_max_instances, SAFE_CALL_INSTANCES);
     clw_flow_init(&w->flow, w->eos, &w->sched, &w->parts, &w->pub, &w->txn, w->metrics);
+    uint64_t seed = seed_rng();
     if (clw_sched_init(&w->sched, cfg, w->api, w->creds.creds, w->http, &w->guard, &w->flow.events,
-                       err, errlen) != 0)
+                       clw_rand_next(&seed), err, errlen) != 0)
         return -1;
     if (cfg->metrics_listen[0] != '\0') {
         w->httpd = clw_httpd_start(cfg->metrics_listen, w->metrics, err, errlen);
@@ -504,7 +520,6 @@ int clw_worker_open(struct worker *w, struct clw_config *cfg, const struct clw_w
     clw_txn_init(&w->txn, w->eos, w->kafka, &w->parts, &w->flow.events);
     clw_publish_init(&w->pub, cfg, w->kafka, w->metrics, &w->txn, &w->guard, &w->flow.events);
     clw_intake_init(&w->intake, cfg, &w->parts, w->metrics, &w->flow.events);
-    uint64_t seed = seed_rng();
     clw_verdict_init(&w->verdict, seed, cfg, &w->flow.events, &w->sched, &w->guard, w->metrics);
     clw_calls_init(&w->calls, seed ^ 0x9e3779b97f4a7c15ull, cfg, w->api, w->http, w->metrics,
                    &w->sched, &w->guard, &w->creds, &w->verdict);
@@ -618,6 +633,7 @@ int clw_worker_run(struct clw_config *cfg, const struct clw_worker_io *io)
         return code;
     }
     clw_metrics_set_producer_ok(w->metrics, 1);
+    clw_metrics_set_api_quota(w->metrics, (double)cfg->api_quota);
     w->subscribed = 1;
     if (clw_kafka_subscribe(w->kafka, err, sizeof(err)) != 0) {
         CLW_ERROR("%s", err);

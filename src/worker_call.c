@@ -126,8 +126,10 @@ void clw_calls_answered(struct calls *c, struct call *call, const struct clw_htt
         clw_sched_queue(c->sched, call, 1);
         return;
     }
-    if (throttled || ans.body_json) /* an answer from the API itself: it counts for the quota */
+    if (throttled || ans.body_json) { /* an answer from the API itself: it counts for the quota */
         clw_sched_rate_answer(c->sched, call, now, throttled, throttled ? ans.retry_after_ms : -1);
+        clw_metrics_ratelimit_answer(c->metrics, action, call->region, throttled);
+    }
     /* The circuit breaker counts what says the service is down: not throttling ("slower",
      * contract section 8) and not a resource lock (about one resource, not the service). */
     struct guard_answer ga = {

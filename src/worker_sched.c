@@ -43,7 +43,7 @@ static struct job *group_head(const struct pool_group *g)
 
 int clw_sched_init(struct sched *s, const struct clw_config *cfg, const struct clw_api *api,
                    const struct clw_creds *creds, struct clw_http *http, struct guard *guard,
-                   struct job_queue *events, char *err, size_t errlen)
+                   struct job_queue *events, uint64_t seed, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
@@ -52,15 +52,16 @@ int clw_sched_init(struct sched *s, const struct clw_config *cfg, const struct c
     s->http = http;
     s->guard = guard;
     s->events = events;
-    /* Always on: with api.rate_limit 0 a key is limited only from its first throttling answer
-     * (contract section 8), at what the API admitted over the last second. */
+    /* Always on: the account's quota (api.quota) shared by the fleet, this worker's share set
+     * from its assignment (clw_sched_set_share); with api.quota 0 and api.rate_limit 0 a key is
+     * limited only from its first throttling answer, at what the API admitted over the last
+     * second. */
     struct clw_ratelimit_opts ro = {
         .rate = (double)cfg->api_rate_limit,
+        .quota = (double)cfg->api_quota,
         .min_rate = 1,
-        .decrease = 0.9,
-        .increase = 0.02,
         .burst_s = 0.05,
-        .cooldown_ms = 1000,
+        .seed = seed,
     };
     s->rl = clw_ratelimit_new(&ro);
     s->gate = clw_gate_new();
@@ -155,12 +156,34 @@ void clw_sched_rate_key(const struct sched *s, const struct call *call, char *ke
              clw_api_action(s->api, clw_callobj_op(call)));
 }
 
+void clw_sched_set_share(struct sched *s, double share, int64_t now)
+{
+    clw_ratelimit_set_share(s->rl, NULL, share, now);
+}
+
+/* A key is "principal|region|action" (clw_sched_rate_key): its region and action, for labels. */
+static void report_key(const char *key, const struct clw_ratelimit_stats *st, void *arg)
+{
+    const char *a = strchr(key, '|');
+    const char *b = a != NULL ? strchr(a + 1, '|') : NULL;
+    if (b == NULL)
+        return;
+    char region[64];
+    snprintf(region, sizeof(region), "%.*s", (int)(b - a - 1), a + 1);
+    clw_metrics_ratelimit_state(arg, b + 1, region, st->rate, st->share);
+}
+
+void clw_sched_report(const struct sched *s, struct clw_metrics *m, int64_t now)
+{
+    clw_ratelimit_foreach(s->rl, now, report_key, m);
+}
+
 void clw_sched_rate_answer(struct sched *s, const struct call *call, int64_t now, int throttled,
                            int64_t retry_after_ms)
 {
     char key[512];
     clw_sched_rate_key(s, call, key, sizeof(key));
-    clw_ratelimit_answered(s->rl, key, now, throttled, retry_after_ms);
+    clw_ratelimit_answered(s->rl, key, call->att.started_mono, now, throttled, retry_after_ms);
 }
 
 /* Releases the gate tickets of members that left while an attempt was in flight: the attempt

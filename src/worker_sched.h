@@ -15,6 +15,7 @@
 #include "clw/dlist.h"
 #include "clw/gate.h"
 #include "clw/http.h"
+#include "clw/metrics.h"
 #include "clw/ratelimit.h"
 #include "clw/strtab.h"
 #include "clw/timers.h"
@@ -52,9 +53,10 @@ struct sched {
     struct job_queue *events;      /* borrowed: where job events are posted */
 };
 
+/* seed: the rate limiter's random draws (each process its own). */
 int clw_sched_init(struct sched *s, const struct clw_config *cfg, const struct clw_api *api,
                    const struct clw_creds *creds, struct clw_http *http, struct guard *guard,
-                   struct job_queue *events, char *err, size_t errlen);
+                   struct job_queue *events, uint64_t seed, char *err, size_t errlen);
 void clw_sched_fini(struct sched *s);
 
 /* Enters the gate; posts JEV_UNGATED at once or later. Returns 0, -1 when out of memory. */
@@ -97,6 +99,11 @@ int64_t clw_sched_wait_ms(const struct sched *s, int64_t now, int64_t max_ms);
 int clw_sched_startable(const struct sched *s);
 /* The rate limiter's key of a call. */
 void clw_sched_rate_key(const struct sched *s, const struct call *call, char *key, size_t len);
+/* This worker's share of the account's quota (api.quota): its assigned partitions over the
+ * requests topic's partitions. */
+void clw_sched_set_share(struct sched *s, double share, int64_t now);
+/* The rate limiter's state per key, for the metrics (once a second). */
+void clw_sched_report(const struct sched *s, struct clw_metrics *m, int64_t now);
 /* Tells the rate limiter what the API answered a call. */
 void clw_sched_rate_answer(struct sched *s, const struct call *call, int64_t now, int throttled,
                            int64_t retry_after_ms);

@@ -52,7 +52,8 @@ struct clw_config {
     char *api_ca_file;
     enum clw_fault_policy api_on_worker_fault;
     enum clw_api_version api_version;
-    int64_t api_rate_limit; /* calls/s per SecretId+region+action, 0 = until throttled */
+    int64_t api_quota;      /* calls/s the account admits per action, whole fleet; 0 = unknown */
+    int64_t api_rate_limit; /* calls/s per SecretId+region+action, a cap; 0 = none */
     int64_t api_coalesce_max_instances;
     int64_t api_coalesce_linger_ms;
     char *api_profile;

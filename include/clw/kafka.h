@@ -74,6 +74,9 @@ int clw_kafka_output_topics_exist(struct clw_kafka *k, int timeout_ms, char *mis
 
 /* Subscribes to the requests topic. Returns 0 or -1. */
 int clw_kafka_subscribe(struct clw_kafka *k, char *err, size_t errlen);
+/* The requests topic's partition count as the start-up metadata said (the fleet's share of the
+ * API quota is counted in partitions), 0 when unknown. */
+int clw_kafka_requests_partitions(const struct clw_kafka *k);
 
 /* File descriptors that become readable when consumer or producer events are queued or a
  * transaction operation ended; add them to the event loop's poll set and drain them with

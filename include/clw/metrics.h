@@ -54,6 +54,24 @@ void clw_metrics_set_partition(struct clw_metrics *m, int32_t partition, long pe
                                long committed);
 void clw_metrics_forget_partition(struct clw_metrics *m, int32_t partition);
 
+/* The rate limiter, one series per (action, region) of its keys: a worker's SecretIds share a
+ * series, and no label carries a SecretId. action: the wire action (unknown ones fold into
+ * "other"); region: as signed (past CLW_METRICS_RATELIMIT_SERIES series, or longer than 32
+ * bytes, "other"). Called from the loop thread only (the listener reads without locks). */
+#define CLW_METRICS_RATELIMIT_SERIES 64
+/* The API answered a call the limiter hears of: admitted by the quota, or throttled
+ * (classiclink_ratelimit_admitted_total, classiclink_ratelimit_throttled_total). */
+void clw_metrics_ratelimit_answer(struct clw_metrics *m, const char *action, const char *region,
+                                  int throttled);
+/* The limiter's state (clw_ratelimit_stats): the calls per second it allows now
+ * (classiclink_ratelimit_rate) and the share of api.quota it aims for
+ * (classiclink_ratelimit_share). */
+void clw_metrics_ratelimit_state(struct clw_metrics *m, const char *action, const char *region,
+                                 double rate, double share);
+/* api.quota, calls per second per action for the whole account: classiclink_api_quota{action}
+ * for every action the worker calls; 0 (unknown): no series. */
+void clw_metrics_set_api_quota(struct clw_metrics *m, double quota);
+
 /* Health inputs. */
 void clw_metrics_loop_alive(struct clw_metrics *m, int64_t mono_ms); /* each loop turn */
 void clw_metrics_set_group(struct clw_metrics *m, int joined, int assigned_partitions);

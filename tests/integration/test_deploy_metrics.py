@@ -80,7 +80,10 @@ class ExportedMetrics(unittest.TestCase):
                                      "--cvm-role", ROLE]) as st:
             st.broker.create_topic(DLQ, 1)
             url = st.sim.url + "/latest/meta-data/cam/security-credentials/"
-            w = st.worker({"api.role_name": ROLE, "api.metadata_endpoint": url, "topic.dlq": DLQ},
+            # api.quota at the product's default (the test defaults turn it off): the limiter's
+            # families then have series.
+            w = st.worker({"api.role_name": ROLE, "api.metadata_endpoint": url, "topic.dlq": DLQ,
+                           "api.quota": None},
                           secret_id=None, secret_key=None)
             st.send([{"key": "a", "value": request("vpc-0", ["ins-1"], request_id="m1",
                                                    region="ap-guangzhou")},
@@ -111,6 +114,12 @@ class ExportedMetrics(unittest.TestCase):
             self.assertEqual(got["classiclink_credentials_expiry_timestamp_seconds"],
                              [("", float(expiry))])
             self.assertGreater(expiry, time.time())
+            attach = '{action="AttachClassicLinkVpc"}'
+            self.assertIn((attach, 100.0), got["classiclink_api_quota"])
+            admitted = dict(got["classiclink_ratelimit_admitted_total"])
+            attach_calls = st.sim.stats()["byAction"]["AttachClassicLinkVpc"]
+            self.assertEqual(admitted['{action="AttachClassicLinkVpc",region="ap-guangzhou"}'],
+                             float(attach_calls), admitted)
             self.assertEqual(w.stop(), 0)
 
 

@@ -642,7 +642,7 @@ class CommandLineTest(unittest.TestCase):
                      "--latency-jitter-ms", "--error-rate", "--rng-seed", "--call-log",
                      "--same-vpc-attach", "--business-code", "--task-delay-ms", "--faults",
                      "--retry-after", "--hang-ms", "--threads", "--quota", "API 3.0",
-                     "--quota-per-region", "--cvm-role", "--temp-credential-life-s",
+                     "--quota-per-region", "--quota-reserve", "--cvm-role", "--temp-credential-life-s",
                      "--expired-credential-code", "--oidc-token-file", "--oidc-provider-id",
                      "--oidc-role-arn", "--sts-provider-error", "--sts-role-error",
                      "AssumeRoleWithWebIdentity", "/latest/meta-data/cam/security-credentials/"):
@@ -657,6 +657,8 @@ class CommandLineTest(unittest.TestCase):
                          ["--credentials", creds.name, "--error-rate", "2"],
                          ["--credentials", creds.name, "--quota", "-1"],
                          ["--credentials", creds.name, "--quota", "1000001"],
+                         ["--credentials", creds.name, "--quota", "10", "--quota-reserve", "10"],
+                         ["--credentials", creds.name, "--quota-reserve", "-1"],
                          ["--credentials", creds.name, "--tls-cert", creds.name],
                          ["--credentials", creds.name, "--bogus"],
                          ["--credentials", creds.name, "--cvm-role", "has space"],
@@ -1453,6 +1455,44 @@ class QuotaTest(unittest.TestCase):
         self.sim.reset()
         self.assertEqual(self.sim.config()["quota"], 5)
         self.assertEqual(self.sim.stats()["throttled"], 0)
+
+    def test_reserve_spends_part_of_the_quota(self):
+        # A phantom client spends 6 of 10 calls/s: a fresh burst finds its last second already in
+        # the window, 4 slots free.
+        replies = self.burst(8, lambda: self.sim.call("DescribeVpcEx", {}),
+                             prepare=lambda: self.sim.config({"quota": 10, "quotaReserve": 6}))
+        self.assertEqual([self.v2_code(r) for r in replies], [0] * 4 + [4400] * 4)
+        stats = self.sim.stats()
+        self.assertEqual((stats["quotaReserve"], stats["throttled"]), (6, 4))
+        self.assertGreaterEqual(stats["reserveAdmitted"], 6)
+        # Offered 50 calls/s for 3 s, a client gets what the phantom leaves: 4 a second.
+        self.sim.config({"quota": 20, "quotaReserve": 15})
+        before = self.sim.stats()["reserveAdmitted"]
+        deadline = time.monotonic() + 3.0
+        sent = accepted = 0
+        while time.monotonic() < deadline:
+            accepted += self.v2_code(self.sim.call("DescribeVpcEx", {})) == 0
+            sent += 1
+            time.sleep(0.02)
+        stats = self.sim.stats()
+        self.assertGreaterEqual(sent, 60)
+        # 5 free slots in the first window, then 5 a second; a stalled machine sends fewer
+        self.assertLessEqual(accepted, 5 + 3 * 5 + 1)
+        self.assertGreaterEqual(accepted, 10)
+        self.assertGreaterEqual(stats["reserveAdmitted"] - before, 2 * 15)
+        self.assertLessEqual(max(stats["acceptedPerSecond"]), 20)
+        # The reserve stays below the quota; a reset takes it away.
+        for bad in ({"quotaReserve": 20}, {"quota": 15}, {"quotaReserve": -1}):
+            with self.subTest(bad=bad), self.assertRaises(simlib.SimError):
+                self.sim.config(bad)
+        self.sim.reset()
+        self.assertEqual(self.sim.config()["quotaReserve"], 0)
+
+    def test_reserve_flag(self):
+        with Sim().start(seed=SEED, extra_args=["--quota", "10", "--quota-reserve", "9"]) as sim:
+            self.assertEqual((sim.config()["quota"], sim.config()["quotaReserve"]), (10, 9))
+            codes = [sim.call("DescribeVpcEx", {}).json["code"] for _ in range(3)]
+            self.assertEqual(codes, [0, 4400, 4400])
 
     def test_no_quota_by_default(self):
         with Sim().start(seed=SEED) as sim:

@@ -425,6 +425,10 @@ def worker_settings(requests, results, extra=None):
         "worker.shutdown_timeout_ms": None,
         "kafka.consumer.reconnect.backoff.max.ms": "1000",
         "kafka.producer.reconnect.backoff.max.ms": "1000",
+        # start_sim has no quota: the workers must not hold themselves to Tencent's. A request
+        # waiting for a token holds its partition's commit point (contract section 5), which
+        # these scenarios' redo bounds (calls in flight + 0.25 s) do not allow for.
+        "api.quota": "0",
     }
     conf.update(extra or {})
     return conf

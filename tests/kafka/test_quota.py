@@ -48,6 +48,7 @@ def product_defaults(extra):
         "api.timeout_ms": "10000",
         "worker.shutdown_timeout_ms": "20000",
         "worker.max_pending_per_partition": "1000",
+        "api.quota": None,  # the product's: 100, the simulator's quota here
     }
     conf.update(extra)
     return conf

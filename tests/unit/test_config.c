@@ -166,6 +166,7 @@ static const struct default_case default_cases[] = {
                               "security-credentials/"},
     {"api.on_worker_fault", "pause"},
     {"api.profile", "default"},
+    {"api.quota", "100"},
     {"api.rate_limit", "0"},
     {"api.region", ""},
     {"api.role_name", ""},
@@ -233,6 +234,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.retry_initial_backoff_ms, 200);
     assert_int_equal(cfg.retry_max_backoff_ms, 30000);
     assert_int_equal(cfg.retry_max_elapsed_ms, 600000);
+    assert_int_equal(cfg.api_quota, 100);
+    assert_int_equal(cfg.api_rate_limit, 0);
     assert_int_equal(cfg.api_signature_method, CLW_SIGN_HMAC_SHA256);
     assert_int_equal(cfg.api_http_method, CLW_HTTP_GET);
     assert_int_equal(cfg.api_on_worker_fault, CLW_FAULT_PAUSE);
@@ -264,6 +267,8 @@ static const struct value_case good_cases[] = {
     {"worker.shutdown_timeout_ms", "0", "0"},
     {"retry.max_backoff_ms", "86400000", "86400000"},
     {"retry.max_elapsed_ms", "0", "0"},
+    {"api.quota", "0", "0"},
+    {"api.quota", "1000000", "1000000"},
     {"api.signature_method", "HmacSHA1", "HmacSHA1"},
     {"api.http_method", "POST", "POST"},
     {"api.on_worker_fault", "exit", "exit"},
@@ -334,6 +339,9 @@ static const struct bad_case bad_cases[] = {
     {"retry.initial_backoff_ms", "0", "out of range (1..3600000)"},
     {"retry.max_backoff_ms", "86400001", "out of range (1..86400000)"},
     {"retry.max_elapsed_ms", "-5", "out of range"},
+    {"api.quota", "1000001", "out of range (0..1000000)"},
+    {"api.quota", "-1", "out of range"},
+    {"api.quota", "100.5", "is not an integer"},
     {"api.signature_method", "hmacsha256", "is not one of HmacSHA256 or HmacSHA1"},
     {"api.signature_method", "HmacSHA512", "is not one of"},
     {"api.http_method", "get", "is not one of GET or POST"},

@@ -26,14 +26,17 @@ enum op_kind {
     OP_API,     /* api_action, s = class, l1 = code, l2 = http status, secs */
     OP_CALL,    /* l1 = requests in one call */
     OP_RETRY,
-    OP_INFLIGHT, /* l1 */
-    OP_PQUEUE,   /* l1 */
-    OP_PART,     /* part, l1 pending, l2 lag, l3 committed */
-    OP_FORGET,   /* part */
-    OP_PAUSE,    /* reason, flag = on, s = detail */
-    OP_GROUP,    /* flag = joined, l1 = assigned */
-    OP_PRODUCER, /* flag */
-    OP_ALIVE,    /* l1 = mono ms */
+    OP_INFLIGHT,  /* l1 */
+    OP_PQUEUE,    /* l1 */
+    OP_PART,      /* part, l1 pending, l2 lag, l3 committed */
+    OP_FORGET,    /* part */
+    OP_PAUSE,     /* reason, flag = on, s = detail */
+    OP_GROUP,     /* flag = joined, l1 = assigned */
+    OP_PRODUCER,  /* flag */
+    OP_ALIVE,     /* l1 = mono ms */
+    OP_RL_ANSWER, /* api_action, s = region, flag = throttled */
+    OP_RL_STATE,  /* api_action, s = region, secs = rate, share */
+    OP_QUOTA,     /* secs = api.quota */
     OP_DEAD_LETTER,
     OP_CREDS, /* l1 = expiry, wall ms */
 };
@@ -51,6 +54,7 @@ struct op {
     int32_t part;
     enum clw_pause_reason reason;
     double secs;
+    double share;
 };
 
 #define MAX_OPS   16
@@ -73,6 +77,19 @@ struct op {
 #define PAUSE(r_, on_, d_)                                                                         \
     {                                                                                              \
         .kind = OP_PAUSE, .reason = (r_), .flag = (on_), .s = (d_)                                 \
+    }
+#define RL_OK(act_, region_, n_)                                                                   \
+    {                                                                                              \
+        .kind = OP_RL_ANSWER, .api_action = (act_), .s = (region_), .flag = 0, .l1 = (n_)          \
+    }
+#define RL_THR(act_, region_, n_)                                                                  \
+    {                                                                                              \
+        .kind = OP_RL_ANSWER, .api_action = (act_), .s = (region_), .flag = 1, .l1 = (n_)          \
+    }
+#define RL_STATE(act_, region_, rate_, share_)                                                     \
+    {                                                                                              \
+        .kind = OP_RL_STATE, .api_action = (act_), .s = (region_), .secs = (rate_),                \
+        .share = (share_)                                                                          \
     }
 #define GROUP(j_, n_)                                                                              \
     {                                                                                              \
@@ -127,6 +144,16 @@ static void apply_ops(struct clw_metrics *m, const struct op *ops)
             break;
         case OP_CREDS:
             clw_metrics_set_credentials_expiry(m, (int64_t)ops->l1);
+            break;
+        case OP_RL_ANSWER:
+            for (long n = 0; n < ops->l1; n++)
+                clw_metrics_ratelimit_answer(m, ops->api_action, ops->s, ops->flag);
+            break;
+        case OP_RL_STATE:
+            clw_metrics_ratelimit_state(m, ops->api_action, ops->s, ops->secs, ops->share);
+            break;
+        case OP_QUOTA:
+            clw_metrics_set_api_quota(m, ops->secs);
             break;
         case OP_END:
             break;
@@ -525,6 +552,51 @@ static const struct render_case render_cases[] = {
      {{.kind = OP_CREDS, .l1 = 1767225600000L}, {.kind = OP_CREDS, .l1 = -1}, {OP_END}},
      {"classiclink_credentials_expiry_timestamp_seconds 0"},
      {"classiclink_credentials_expiry_timestamp_seconds 1767225600"}},
+    {"rate limiter: counters per action and region, gauges once the state is known",
+     {RL_OK("AttachClassicLinkVpc", "ap-guangzhou", 3),
+      RL_THR("AttachClassicLinkVpc", "ap-guangzhou", 2),
+      RL_STATE("AttachClassicLinkVpc", "ap-guangzhou", 32.3333, 1.0 / 3),
+      RL_STATE("AttachClassicLinkVpc", "ap-guangzhou", 31.5, 0.25),
+      RL_OK("DetachClassicLinkVpc", "ap-shanghai", 1),
+      RL_OK("DescribeVpcClassicLink", "ap-guangzhou", 4),
+      RL_OK("SomethingNew", "ap-guangzhou", 1),
+      RL_STATE("DescribeVpcTaskResult", "gz", 97, 1),
+      {.kind = OP_QUOTA, .secs = 100},
+      {OP_END}},
+     {"classiclink_ratelimit_admitted_total{action=\"AttachClassicLinkVpc\","
+      "region=\"ap-guangzhou\"} 3",
+      "classiclink_ratelimit_throttled_total{action=\"AttachClassicLinkVpc\","
+      "region=\"ap-guangzhou\"} 2",
+      "classiclink_ratelimit_rate{action=\"AttachClassicLinkVpc\",region=\"ap-guangzhou\"} 31.5",
+      "classiclink_ratelimit_share{action=\"AttachClassicLinkVpc\",region=\"ap-guangzhou\"} 0.25",
+      "classiclink_ratelimit_admitted_total{action=\"DetachClassicLinkVpc\","
+      "region=\"ap-shanghai\"} 1",
+      "classiclink_ratelimit_throttled_total{action=\"DetachClassicLinkVpc\","
+      "region=\"ap-shanghai\"} 0",
+      "classiclink_ratelimit_admitted_total{action=\"DescribeVpcClassicLink\","
+      "region=\"ap-guangzhou\"} 4",
+      "classiclink_ratelimit_admitted_total{action=\"other\",region=\"ap-guangzhou\"} 1",
+      "classiclink_ratelimit_rate{action=\"DescribeVpcTaskResult\",region=\"gz\"} 97",
+      "classiclink_ratelimit_admitted_total{action=\"DescribeVpcTaskResult\",region=\"gz\"} 0",
+      "classiclink_api_quota{action=\"AttachClassicLinkVpc\"} 100",
+      "classiclink_api_quota{action=\"DetachClassicLinkVpc\"} 100",
+      "classiclink_api_quota{action=\"DescribeClassicLinkInstances\"} 100",
+      "# TYPE classiclink_ratelimit_admitted_total counter",
+      "# TYPE classiclink_ratelimit_rate gauge"},
+     {"classiclink_ratelimit_rate{action=\"DetachClassicLinkVpc\",",
+      "classiclink_ratelimit_share{action=\"DetachClassicLinkVpc\",",
+      "classiclink_api_quota{action=\"other\"}", "SomethingNew"}},
+    {"rate limiter: no quota, no series; odd regions are escaped or folded",
+     {{.kind = OP_QUOTA, .secs = 0},
+      RL_OK("AttachClassicLinkVpc", "a\"b\\c\nd", 1),
+      RL_OK("AttachClassicLinkVpc", "abcdefghijklmnopqrstuvwxyz0123456789", 2),
+      RL_OK("AttachClassicLinkVpc", NULL, 1),
+      {OP_END}},
+     {"classiclink_ratelimit_admitted_total{action=\"AttachClassicLinkVpc\","
+      "region=\"a\\\"b\\\\c\\nd\"} 1",
+      "classiclink_ratelimit_admitted_total{action=\"AttachClassicLinkVpc\",region=\"other\"} 3",
+      "# TYPE classiclink_api_quota gauge"},
+     {"classiclink_api_quota{", "classiclink_ratelimit_rate{"}},
     {"pause gauges follow set and clear",
      {PAUSE(CLW_PAUSE_CIRCUIT_OPEN, 1, "circuit open after 5 failures"),
       PAUSE(CLW_PAUSE_WORKER_FAULT, 1, NULL),
@@ -631,6 +703,11 @@ static void test_families_once(void **state)
         "classiclink_paused",
         "classiclink_build_info",
         "classiclink_up",
+        "classiclink_ratelimit_rate",
+        "classiclink_ratelimit_share",
+        "classiclink_ratelimit_admitted_total",
+        "classiclink_ratelimit_throttled_total",
+        "classiclink_api_quota",
     };
     struct clw_metrics *m = clw_metrics_new();
     char *text;
@@ -643,6 +720,9 @@ static void test_families_once(void **state)
     assert_non_null(m);
     apply_ops(m, (const struct op[]){API("AttachClassicLinkVpc", "success", 0, 200, 0.1),
                                      PART(1, 1, 1, 1),
+                                     RL_STATE("AttachClassicLinkVpc", "ap-guangzhou", 50, 0.5),
+                                     RL_THR("AttachClassicLinkVpc", "ap-guangzhou", 1),
+                                     {.kind = OP_QUOTA, .secs = 100},
                                      {OP_END}});
     text = clw_metrics_render(m, NULL);
     assert_non_null(text);
@@ -917,11 +997,18 @@ static void *hammer(void *arg)
     struct clw_metrics *m = arg;
     int i;
 
+    char region[32];
+
     for (i = 0; i < HAMMER_N; i++) {
         clw_metrics_consumed(m);
         clw_metrics_api_call(m, "AttachClassicLinkVpc", "success", 0, 200, 0.001);
         if (i % 1000 == 0)
             clw_metrics_set_partition(m, i / 1000, i, i, i);
+        /* new rate limiter series appear while the listener renders */
+        snprintf(region, sizeof(region), "region-%d", i % 100);
+        clw_metrics_ratelimit_answer(m, "AttachClassicLinkVpc", region, i % 7 == 0);
+        if (i % 100 == 0)
+            clw_metrics_ratelimit_state(m, "AttachClassicLinkVpc", region, i, 0.5);
     }
     return NULL;
 }
@@ -965,6 +1052,55 @@ static void test_concurrent_updates(void **state)
     clw_metrics_free(m);
 }
 
+/* At most CLW_METRICS_RATELIMIT_SERIES series: regions past the named ones fold into "other",
+ * which every action can still get. */
+static void test_ratelimit_series_bound(void **state)
+{
+    struct clw_metrics *m = clw_metrics_new();
+    char region[32];
+    char want[160];
+    char *text;
+    const char *p;
+    int named = 0, lines = 0;
+
+    (void)state;
+    assert_non_null(m);
+    for (int i = 0; i < 200; i++) {
+        snprintf(region, sizeof(region), "region-%d", i);
+        clw_metrics_ratelimit_answer(m, "AttachClassicLinkVpc", region, 0);
+    }
+    clw_metrics_ratelimit_answer(m, "DetachClassicLinkVpc", "region-0", 1);
+    clw_metrics_ratelimit_answer(m, "DescribeVpcTaskResult", "region-1", 0);
+    text = clw_metrics_render(m, NULL);
+    assert_non_null(text);
+    for (int i = 0; i < 200; i++) {
+        snprintf(want, sizeof(want),
+                 "classiclink_ratelimit_admitted_total{action=\"AttachClassicLinkVpc\","
+                 "region=\"region-%d\"} 1",
+                 i);
+        named += has_line(text, want);
+    }
+    /* the named ones are the first to come; the rest are counted under "other" */
+    assert_int_equal(named, CLW_METRICS_RATELIMIT_SERIES - 6);
+    snprintf(want, sizeof(want),
+             "classiclink_ratelimit_admitted_total{action=\"AttachClassicLinkVpc\","
+             "region=\"other\"} %d",
+             200 - named);
+    assert_true(has_line(text, want));
+    assert_true(has_line(text,
+                         "classiclink_ratelimit_throttled_total{action=\"DetachClassicLinkVpc\","
+                         "region=\"other\"} 1"));
+    assert_true(has_line(text,
+                         "classiclink_ratelimit_admitted_total{action=\"DescribeVpcTaskResult\","
+                         "region=\"other\"} 1"));
+    for (p = strstr(text, "\nclassiclink_ratelimit_admitted_total{"); p;
+         p = strstr(p + 1, "\nclassiclink_ratelimit_admitted_total{"))
+        lines++;
+    assert_true(lines <= CLW_METRICS_RATELIMIT_SERIES);
+    free(text);
+    clw_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -972,7 +1108,7 @@ int main(void)
         cmocka_unit_test(test_families_once),         cmocka_unit_test(test_label_escape_table),
         cmocka_unit_test(test_grammar_checker_table), cmocka_unit_test(test_ready_table),
         cmocka_unit_test(test_healthy_table),         cmocka_unit_test(test_pause_reason_names),
-        cmocka_unit_test(test_concurrent_updates),
+        cmocka_unit_test(test_concurrent_updates),    cmocka_unit_test(test_ratelimit_series_bound),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

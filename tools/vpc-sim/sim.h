@@ -42,11 +42,12 @@ enum clw_sim_expired_code {
 /* Settings that POST /_sim/config may change at run time. */
 struct clw_sim_settings {
     struct clw_sim_rules rules;
-    int64_t window_s;      /* replay window: Timestamp skew allowed, Nonce memory */
-    int64_t clock_skew_s;  /* added to the simulator's clock */
-    size_t max_instances;  /* most instanceIds.N (InstanceIds) in one call */
-    uint32_t quota;        /* calls per second per (account, action); 0: no quota */
-    bool quota_per_region; /* the quota is per (account, region, action) instead */
+    int64_t window_s;       /* replay window: Timestamp skew allowed, Nonce memory */
+    int64_t clock_skew_s;   /* added to the simulator's clock */
+    size_t max_instances;   /* most instanceIds.N (InstanceIds) in one call */
+    uint32_t quota;         /* calls per second per (account, action); 0: no quota */
+    uint32_t quota_reserve; /* calls per second of each quota a phantom client spends */
+    bool quota_per_region;  /* the quota is per (account, region, action) instead */
     /* Temporary credentials: the metadata service's role, STS's OIDC provider, their life. */
     char cvm_role[CLW_SIM_ROLE_MAX]; /* "": no role bound (the metadata service answers 404) */
     int64_t temp_life_s;             /* life of an issued temporary credential */

@@ -62,6 +62,7 @@ static cJSON *settings_json(const struct clw_sim_settings *set)
     cJSON_AddNumberToObject(doc, "clockSkewSec", (double)set->clock_skew_s);
     cJSON_AddNumberToObject(doc, "maxInstances", (double)set->max_instances);
     cJSON_AddNumberToObject(doc, "quota", set->quota);
+    cJSON_AddNumberToObject(doc, "quotaReserve", set->quota_reserve);
     cJSON_AddBoolToObject(doc, "quotaPerRegion", set->quota_per_region);
     cJSON_AddStringToObject(doc, "cvmRole", set->cvm_role);
     cJSON_AddNumberToObject(doc, "tempCredentialLifeSec", (double)set->temp_life_s);
@@ -200,29 +201,33 @@ static int apply_credential_settings(struct clw_sim_settings *next, const cJSON 
 /* Applies a settings document onto *set; nothing changes on error. */
 static int apply_settings(struct clw_sim_settings *set, const cJSON *doc, char *err, size_t errsz)
 {
-    static const char *const keys[] = {"sameVpcAttach",
-                                       "detachUnlinked",
-                                       "businessCode",
-                                       "taskDelayMs",
-                                       "windowSec",
-                                       "clockSkewSec",
-                                       "maxInstances",
-                                       "quota",
-                                       "quotaPerRegion",
-                                       "cvmRole",
-                                       "tempCredentialLifeSec",
-                                       "expiredCredentialCode",
-                                       "metadata",
-                                       "sts",
-                                       "oidcTokenFile",
-                                       "oidcProviderId",
-                                       "oidcRoleArn",
-                                       "stsProviderErrorCode",
-                                       "stsRoleErrorCode"};
+    static const char *const keys[] = {
+        "sameVpcAttach",
+        "detachUnlinked",
+        "businessCode",
+        "taskDelayMs",
+        "windowSec",
+        "clockSkewSec",
+        "maxInstances",
+        "quota",
+        "quotaReserve",
+        "quotaPerRegion",
+        "cvmRole",
+        "tempCredentialLifeSec",
+        "expiredCredentialCode",
+        "metadata",
+        "sts",
+        "oidcTokenFile",
+        "oidcProviderId",
+        "oidcRoleArn",
+        "stsProviderErrorCode",
+        "stsRoleErrorCode",
+    };
     struct clw_sim_settings next = *set;
     int64_t code = next.rules.business_code;
     int64_t max = (int64_t)next.max_instances;
     int64_t quota = next.quota;
+    int64_t reserve = next.quota_reserve;
     const cJSON *item;
 
     if (!cJSON_IsObject(doc)) {
@@ -249,12 +254,19 @@ static int apply_settings(struct clw_sim_settings *set, const cJSON *doc, char *
             0 ||
         read_int(doc, "maxInstances", 1, 1000, &max, err, errsz) != 0 ||
         read_int(doc, "quota", 0, CLW_SIM_QUOTA_MAX, &quota, err, errsz) != 0 ||
+        read_int(doc, "quotaReserve", 0, CLW_SIM_QUOTA_MAX, &reserve, err, errsz) != 0 ||
         read_bool(doc, "quotaPerRegion", &next.quota_per_region, err, errsz) != 0 ||
         apply_credential_settings(&next, doc, err, errsz) != 0)
         return -1;
     next.rules.business_code = (int)code;
     next.max_instances = (size_t)max;
+    if (reserve > 0 && quota > 0 && reserve >= quota) {
+        snprintf(err, errsz, "quotaReserve %lld must be below quota %lld", (long long)reserve,
+                 (long long)quota);
+        return -1;
+    }
     next.quota = (uint32_t)quota;
+    next.quota_reserve = (uint32_t)reserve;
     *set = next;
     return 0;
 }
@@ -385,6 +397,8 @@ static void handle_stats(struct clw_sim *sim, struct clw_sim_response *resp)
     doc = clw_sim_stats_to_json(&sim->stats, (int64_t)time(NULL));
     if (doc != NULL) {
         cJSON_AddNumberToObject(doc, "quota", sim->settings.quota);
+        cJSON_AddNumberToObject(doc, "quotaReserve", sim->settings.quota_reserve);
+        cJSON_AddNumberToObject(doc, "reserveAdmitted", (double)sim->quota.reserve_admitted);
         cJSON_AddNumberToObject(doc, "noncesRemembered", (double)sim->nonces.count);
         cJSON_AddNumberToObject(doc, "nextTaskId", (double)clw_sim_state_next_task_id(&sim->state));
         cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(doc, "tempCredentials"), "live",

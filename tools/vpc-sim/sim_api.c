@@ -613,7 +613,8 @@ static bool admit(struct clw_sim *sim, struct clw_sim_call *call)
                      clw_sim_region_canonical(call->region), call->action_name);
         else
             snprintf(key, sizeof(key), "%s\n%s", call->who.account, call->action_name);
-        ok = clw_sim_quota_admit(&sim->quota, key, limit, monotonic_us());
+        ok = clw_sim_quota_admit(&sim->quota, key, limit, sim->settings.quota_reserve,
+                                 monotonic_us());
     }
     clw_sim_stats_admission(&sim->stats, call->action_name, ok, (int64_t)time(NULL));
     if (!ok) {

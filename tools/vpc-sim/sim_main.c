@@ -52,6 +52,9 @@ static const char usage_text[] =
     "                            (default 0: no quota). An account is a SecretId, or the\n"
     "                            role temporary credentials were issued for\n"
     "  --quota-per-region        the quota is per (account, region, action) instead\n"
+    "  --quota-reserve N         a phantom client (a stranger on the account) offers N calls\n"
+    "                            per second under each quota, evenly spread (default 0;\n"
+    "                            below --quota)\n"
     "\n"
     "Temporary credentials (CVM metadata service, STS AssumeRoleWithWebIdentity):\n"
     "  --cvm-role NAME           the CAM role the metadata service answers credentials for\n"
@@ -122,6 +125,7 @@ enum {
     OPT_SKEW,
     OPT_SIGN_HOST,
     OPT_QUOTA,
+    OPT_QUOTA_RESERVE,
     OPT_QUOTA_PER_REGION,
     OPT_CVM_ROLE,
     OPT_TEMP_LIFE,
@@ -170,6 +174,7 @@ static const struct option long_options[] = {
     {"clock-skew-s", required_argument, NULL, OPT_SKEW},
     {"sign-host", required_argument, NULL, OPT_SIGN_HOST},
     {"quota", required_argument, NULL, OPT_QUOTA},
+    {"quota-reserve", required_argument, NULL, OPT_QUOTA_RESERVE},
     {"quota-per-region", no_argument, NULL, OPT_QUOTA_PER_REGION},
     {"cvm-role", required_argument, NULL, OPT_CVM_ROLE},
     {"temp-credential-life-s", required_argument, NULL, OPT_TEMP_LIFE},
@@ -448,6 +453,11 @@ static int parse_option(struct cli *cli, int opt, const char *flag, const char *
         if (parse_int(arg, flag, 0, CLW_SIM_QUOTA_MAX, &v) != 0)
             return -1;
         set->quota = (uint32_t)v;
+        return 0;
+    case OPT_QUOTA_RESERVE:
+        if (parse_int(arg, flag, 0, CLW_SIM_QUOTA_MAX, &v) != 0)
+            return -1;
+        set->quota_reserve = (uint32_t)v;
         return 0;
     case OPT_QUOTA_PER_REGION:
         set->quota_per_region = true;
@@ -768,6 +778,9 @@ static int parse_args(struct cli *cli, int argc, char **argv)
         return bad_usage("unexpected argument '%s'", argv[optind]);
     if (cli->opts.credentials_path == NULL)
         return bad_usage("%s", "--credentials FILE is required");
+    if (cli->opts.settings.quota > 0 &&
+        cli->opts.settings.quota_reserve >= cli->opts.settings.quota)
+        return bad_usage("%s", "--quota-reserve must be below --quota");
     if ((cli->tls_cert == NULL) != (cli->tls_key == NULL))
         return bad_usage("%s", "--tls-cert and --tls-key go together");
     if (!cli->rng_seed_set)

@@ -1,4 +1,5 @@
-/* vpc-sim unit tests: the sliding one-second quota and the per-second counters of the stats. */
+/* vpc-sim unit tests: the sliding one-second quota, its phantom reserve, and the per-second
+ * counters of the stats. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,7 +45,7 @@ static void test_quota_steps(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         const struct quota_step *s = &steps[i];
-        bool admitted = clw_sim_quota_admit(&quota, s->key, s->limit, s->now_us);
+        bool admitted = clw_sim_quota_admit(&quota, s->key, s->limit, 0, s->now_us);
 
         if (admitted != s->admitted)
             fail_msg("%s: admitted=%d, want %d", s->name, admitted, s->admitted);
@@ -63,7 +64,7 @@ static void test_quota_steady_offer(void **state)
 
     (void)state;
     for (int64_t t = 0; t < 5000000; t += 1000) {
-        if (clw_sim_quota_admit(&quota, "k", 100, t)) {
+        if (clw_sim_quota_admit(&quota, "k", 100, 0, t)) {
             assert_true(n < sizeof(admitted_at) / sizeof(admitted_at[0]));
             admitted_at[n++] = t;
         }
@@ -71,6 +72,68 @@ static void test_quota_steady_offer(void **state)
     assert_int_equal(n, 500);
     for (size_t i = 100; i < n; i++)
         assert_true(admitted_at[i] - admitted_at[i - 100] >= 1000000);
+    clw_sim_quota_free(&quota);
+}
+
+/* A phantom client spends 40 of a quota of 100 calls/s: a client offering a call every ms gets
+ * 60 a second, the phantom its 40, and no second-long window holds more than the quota. */
+static void test_quota_reserve_steady(void **state)
+{
+    struct clw_sim_quota quota = {0};
+    long per_second[8] = {0};
+    uint64_t reserve_before = 0;
+
+    (void)state;
+    for (int64_t t = 10000000; t < 18000000; t += 1000) {
+        if (t == 11000000)
+            reserve_before = quota.reserve_admitted;
+        if (clw_sim_quota_admit(&quota, "k", 100, 40, t))
+            per_second[(t - 10000000) / 1000000]++;
+    }
+    /* the first second's window already held the phantom's last second: 40 of 100 */
+    assert_int_equal(per_second[0], 60);
+    for (int s = 1; s < 8; s++)
+        if (per_second[s] < 59 || per_second[s] > 61)
+            fail_msg("second %d: %ld admitted, want 60 +- 1", s, per_second[s]);
+    assert_int_equal(quota.reserve_admitted - reserve_before, 7 * 40);
+    clw_sim_quota_free(&quota);
+    assert_int_equal(quota.reserve_admitted, 0);
+}
+
+struct reserve_step {
+    const char *name;
+    uint32_t limit, reserve;
+    int64_t now_us;
+    int calls; /* offered at now_us */
+    int admitted;
+};
+
+/* Steps run in order against one quota under one key. */
+static const struct reserve_step reserve_steps[] = {
+    {"a fresh key: the phantom's last second is already in the window", 10, 9, 5000000, 5, 1},
+    {"the phantom keeps spending while the client waits", 10, 9, 5500000, 5, 0},
+    {"a second later one slot freed again", 10, 9, 6000000, 5, 1},
+    {"a reserve change starts over: the window holds the new reserve's second", 10, 5, 6000001, 10,
+     5},
+    {"reserve 0: the plain quota", 10, 0, 6000002, 12, 10},
+    {"a long pause: only the last second counts", 10, 5, 60000000, 10, 5},
+    {"no quota, no phantom", 0, 5, 60000001, 50, 50},
+};
+
+static void test_quota_reserve_steps(void **state)
+{
+    struct clw_sim_quota quota = {0};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(reserve_steps) / sizeof(reserve_steps[0]); i++) {
+        const struct reserve_step *s = &reserve_steps[i];
+        int n = 0;
+
+        for (int k = 0; k < s->calls; k++)
+            n += clw_sim_quota_admit(&quota, "k", s->limit, s->reserve, s->now_us);
+        if (n != s->admitted)
+            fail_msg("%s: %d of %d admitted, want %d", s->name, n, s->calls, s->admitted);
+    }
     clw_sim_quota_free(&quota);
 }
 
@@ -119,8 +182,8 @@ static void test_persec_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quota_steps),
-        cmocka_unit_test(test_quota_steady_offer),
+        cmocka_unit_test(test_quota_steps),          cmocka_unit_test(test_quota_steady_offer),
+        cmocka_unit_test(test_quota_reserve_steady), cmocka_unit_test(test_quota_reserve_steps),
         cmocka_unit_test(test_persec_table),
     };
 
