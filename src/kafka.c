@@ -217,6 +217,20 @@ static int32_t *partitions_of(const struct clw_kafka *k,
     return out;
 }
 
+/* "1,2,3" of the partitions for a log line, ",..." when cut. */
+static void list_partitions(const int32_t *ids, size_t n, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; ids != NULL && i < n; i++) {
+        if (len + 16 >= size) {
+            snprintf(buf + len, size - len, ",...");
+            return;
+        }
+        len += (size_t)snprintf(buf + len, size - len, "%s%d", i ? "," : "", (int)ids[i]);
+    }
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -225,16 +239,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     size_t n = 0;
     int32_t *ids = partitions_of(k, parts, &n);
     rd_kafka_error_t *error = NULL;
+    char list[256];
+    list_partitions(ids, n, list, sizeof(list));
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        char list[256];
-        size_t len = 0;
-        list[0] = '\0';
-        for (size_t i = 0; i < n && len + 16 < sizeof(list); i++)
-            len +=
-                (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", i ? "," : "", (int)ids[i]);
-        CLW_INFO("assigned %d partition(s) (%s): %s%s", parts->cnt,
-                 cooperative ? "cooperative" : "eager", list,
-                 len + 16 >= sizeof(list) ? ",..." : "");
+        CLW_INFO("assigned %d partition(s) (%s): %s", parts->cnt,
+                 cooperative ? "cooperative" : "eager", list);
         if (ids != NULL)
             k->h.assigned(k->h.arg, ids, n);
         if (cooperative)
@@ -243,7 +252,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, parts);
     } else {
         int lost = rd_kafka_assignment_lost(rk);
-        CLW_INFO("revoking %d partition(s)%s", parts->cnt, lost ? " (assignment lost)" : "");
+        CLW_INFO("revoking %d partition(s)%s: %s", parts->cnt, lost ? " (assignment lost)" : "",
+                 list);
         if (ids != NULL)
             k->h.revoked(k->h.arg, ids, n, lost);
         /* A pause survives re-assignment in librdkafka 2.0.2: clear it here. */

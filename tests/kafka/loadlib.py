@@ -62,13 +62,14 @@ class Mix:
     """Deterministic request mix. Instances ins-0..ins-(linked-1) start linked to vpc-0 and are
     the Detach pool; ins-linked.. are the Attach pool; no instance is used twice."""
 
-    def __init__(self, prefix, total, detach_pool):
+    def __init__(self, prefix, total, detach_pool, attach_only=False):
         self.prefix = prefix
         self.total = total
         self.linked = detach_pool
         self.next_detach = 0
         self.next_attach = detach_pool
         self.index = 0
+        self.attach_only = attach_only  # every request a one-instance Attach that succeeds
 
     @staticmethod
     def instances_needed(total):
@@ -86,7 +87,7 @@ class Mix:
         i = self.index
         self.index += 1
         rid = "%s-%06d" % (self.prefix, i)
-        kind = i % 100
+        kind = 99 if self.attach_only else i % 100
         body = None
         value = None
         exp = {"requestId": rid, "status": "failed", "errorClass": "api_error", "links": {}}
@@ -118,7 +119,7 @@ class Mix:
             body = {"requestId": rid, "vpcId": VPC_OK, "instanceIds": ["i-%d" % i]}
             exp.update(errorClass="invalid_request", codeDesc="InvalidRequest.BadInstanceId")
         else:
-            ins = self._fresh(2 if kind % 7 == 0 else 1)
+            ins = self._fresh(2 if kind % 7 == 0 and not self.attach_only else 1)
             body = {"requestId": rid, "region": REGION, "vpcId": VPC_OK, "instanceIds": ins}
             exp.update(status="succeeded", errorClass=None, codeDesc="Success",
                        links={x: VPC_OK for x in ins})
@@ -588,3 +589,45 @@ def wait_count(bootstrap, topic, count, timeout_s=120.0):
         raise AssertionError("only %d of %d outcomes after %.0f s" % (
             len(e.records), count, timeout_s)) from None
     return len(recs)
+
+
+def owned_partitions(worker):
+    """The set of partitions worker owns now, from its log lines "assigned N partition(s)
+    (...): 1,2" and "revoking N partition(s): 1,2"."""
+    have = set()
+    for msg in (r.get("msg", "") for r in worker.records()):
+        if msg.startswith("assigned "):
+            have |= listed_partitions(msg)
+        elif msg.startswith("revoking "):
+            have -= listed_partitions(msg)
+    return have
+
+
+def listed_partitions(msg):
+    """{1, 2} of an "assigned"/"revoking" log message ending in ": 1,2"."""
+    if msg.endswith(",..."):
+        raise AssertionError("partition list cut in %r" % msg)
+    return {int(x) for x in msg.rsplit(": ", 1)[1].split(",") if x.strip().isdigit()}
+
+
+def group_events(kafka, group):
+    """[(unix time, "prepare" | "stable", generation)] of group from the broker's own log: the
+    coordinator's "Preparing to rebalance group G ... with old generation N" and "Stabilized
+    group G generation N" lines (log4j stamps in local time, millisecond precision)."""
+    out = []
+    path = os.path.join(kafka.dir, "logs", "server.log")
+    with open(path, errors="replace") as f:
+        for line in f:
+            if " group %s " % group not in line:
+                continue
+            if "Preparing to rebalance group" in line:
+                kind, key = "prepare", "with old generation "
+            elif "Stabilized group" in line:
+                kind, key = "stable", " generation "
+            else:
+                continue
+            stamp = line[1:24]  # "2026-12-05 10:11:12,345"
+            t = time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + int(stamp[20:]) / 1e3
+            gen = int(line.split(key, 1)[1].split()[0])
+            out.append((t, kind, gen))
+    return out
