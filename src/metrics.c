@@ -98,6 +98,7 @@ struct clw_metrics {
     struct metrics_histogram request_duration;
     atomic_ullong consumed;
     atomic_ullong retries;
+    atomic_ullong commit_failures;
     atomic_long inflight;
     atomic_long producer_queue;
 
@@ -319,6 +320,11 @@ void clw_metrics_call_requests(struct clw_metrics *m, size_t requests)
 void clw_metrics_retry(struct clw_metrics *m)
 {
     metrics_inc(&m->retries);
+}
+
+void clw_metrics_commit_failed(struct clw_metrics *m)
+{
+    metrics_inc(&m->commit_failures);
 }
 
 void clw_metrics_set_inflight(struct clw_metrics *m, long calls)
@@ -632,6 +638,11 @@ char *clw_metrics_render(struct clw_metrics *m, size_t *len)
     metrics_family(&b, "classiclink_retries_total", "counter",
                    "Requests scheduled for another attempt after a transient answer.");
     clw_buf_printf(&b, "classiclink_retries_total %llu\n", metrics_get(&m->retries));
+    metrics_family(&b, "classiclink_commit_failures_total", "counter",
+                   "Hand-overs (revocation, shutdown) whose commit did not reach the group "
+                   "coordinator: the next owner redoes the offsets logged.");
+    clw_buf_printf(&b, "classiclink_commit_failures_total %llu\n",
+                   metrics_get(&m->commit_failures));
     metrics_family(&b, "classiclink_inflight_calls", "gauge", "API calls in flight.");
     clw_buf_printf(&b, "classiclink_inflight_calls %ld\n",
                    atomic_load_explicit(&m->inflight, memory_order_relaxed));

@@ -40,6 +40,8 @@ void clw_metrics_api_call(struct clw_metrics *m, const char *action, const char 
 void clw_metrics_call_requests(struct clw_metrics *m, size_t requests);
 /* A request was scheduled for another attempt after a transient answer. */
 void clw_metrics_retry(struct clw_metrics *m);
+/* A hand-over's commit (revocation, shutdown) did not reach the group coordinator. */
+void clw_metrics_commit_failed(struct clw_metrics *m);
 
 void clw_metrics_set_inflight(struct clw_metrics *m, long calls);
 void clw_metrics_set_producer_queue(struct clw_metrics *m, long records);
