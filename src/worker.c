@@ -235,6 +235,7 @@ static int setup(struct worker *w, char *err, size_t errlen)
         .revoked = clw_worker_on_revoked,
         .delivered = clw_worker_on_delivered,
         .fatal = on_fatal,
+        .commits_stalled = clw_worker_on_commits_stalled,
     };
     w->kafka = clw_kafka_new(cfg, &h, err, errlen);
     return w->kafka != NULL ? 0 : -1;
@@ -247,6 +248,8 @@ static int setup(struct worker *w, char *err, size_t errlen)
 static void drain(struct worker *w)
 {
     w->stopping = 1;
+    w->stop_since = clw_clock_mono_ms();
+    w->stop_deadline = w->stop_since + w->cfg->worker_shutdown_timeout_ms;
     if (w->exit_code == CLW_EXIT_FATAL)
         return; /* the clients are unusable: nothing more can be published or committed */
     clw_worker_sync_all_pauses(w);
@@ -258,7 +261,7 @@ static void drain(struct worker *w)
     for (size_t i = 0; i < w->n_parts; i++)
         if (w->parts[i] != NULL)
             list[n++] = w->parts[i];
-    int64_t deadline = clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms;
+    int64_t deadline = w->stop_deadline;
     clw_worker_drain_parts(w, list, n, deadline);
     free(list);
     if (w->eos) {
@@ -270,19 +273,7 @@ static void drain(struct worker *w)
 static void teardown(struct worker *w)
 {
     if (w->kafka != NULL) {
-        if (w->exit_code != CLW_EXIT_FATAL && !w->eos) {
-            /* Every stored offset reaches the coordinator before the group is left. */
-            struct part **list = calloc(w->n_parts ? w->n_parts : 1, sizeof(*list));
-            size_t n = 0;
-            for (size_t i = 0; list != NULL && i < w->n_parts; i++)
-                if (w->parts[i] != NULL)
-                    list[n++] = w->parts[i];
-            if (list != NULL)
-                clw_worker_commit_stored(w, list, n);
-            free(list);
-        }
-        /* Leaving the group runs the revoke handler, which forgets every partition. */
-        clw_kafka_close(w->kafka, 5000);
+        clw_worker_leave_group(w);
         /* Whatever the close could not forget (no assignment callbacks ran). */
         for (size_t i = 0; i < w->n_parts; i++)
             if (w->parts[i] != NULL)

@@ -77,8 +77,8 @@ void clw_part_unlink(struct job *job)
 
 void clw_worker_sync_pause(struct worker *w, struct part *p)
 {
-    int want =
-        p->window_paused || w->fault_active || w->circuit_open || w->publish_stuck || w->stopping;
+    int want = p->window_paused || w->fault_active || w->circuit_open || w->publish_stuck ||
+               w->commits_stalled || w->stopping;
     if (p->revoking || want == p->fetch_paused)
         return;
     clw_kafka_pause(w->kafka, p->id, want);
@@ -370,7 +370,8 @@ void clw_worker_commit_stored(struct worker *w, struct part **parts, size_t n)
                 ids[k] = parts[i]->id;
                 offs[k++] = parts[i]->stored;
             }
-        clw_kafka_commit(w->kafka, ids, offs, k);
+        if (clw_kafka_commit(w->kafka, ids, offs, k) != 0)
+            clw_metrics_commit_failed(w->metrics);
     }
     free(ids);
     free(offs);

@@ -299,6 +299,8 @@ struct worker {
     size_t orphans;       /* jobs of forgotten partitions still waiting for a delivery report */
     uint64_t rng;
     int stopping;
+    int64_t stop_since;    /* monotonic ms when the stop began (0: no stop drained) */
+    int64_t stop_deadline; /* stop_since + worker.shutdown_timeout_ms */
     int exit_code;
     int joined;
     /* pauses */
@@ -306,6 +308,7 @@ struct worker {
     char fault_reason[256];
     int circuit_open;
     int publish_stuck;
+    int commits_stalled; /* stored offsets are not reaching the group coordinator */
     int probe_in_flight;
     int64_t next_probe_mono;
     int transient_streak;
@@ -338,9 +341,18 @@ void clw_worker_sync_all_pauses(struct worker *w);
 void clw_worker_window_check(struct worker *w, struct part *p);
 void clw_worker_forget_part(struct worker *w, struct part *p);
 void clw_worker_drain_parts(struct worker *w, struct part **parts, size_t n, int64_t deadline);
-/* Commits the partitions' stored offsets synchronously (revocation, shutdown). */
+/* Commits the partitions' stored offsets synchronously (revocation); a failure is counted. */
 void clw_worker_commit_stored(struct worker *w, struct part **parts, size_t n);
 void clw_part_unlink(struct job *job);
+
+/* worker_handover.c: the hand-over policy */
+/* Kafka handler: commits stalled (no new records are taken) or reach the coordinator again. */
+void clw_worker_on_commits_stalled(void *arg, int stalled);
+/* After the stop's drain: waits until every stored offset has reached the group coordinator
+ * (after a pending rebalance, under the new generation) until stop_deadline, then leaves the
+ * group; an offset still not committed then is logged as an error naming partitions and
+ * offsets, counted, and makes the exit status CLW_EXIT_UNCOMMITTED. */
+void clw_worker_leave_group(struct worker *w);
 
 /* worker_sched.c: the gate, the pool, the call queues, the rate limiter, the in-flight cap */
 int clw_sched_init(struct worker *w, char *err, size_t errlen);
