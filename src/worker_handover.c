@@ -62,7 +62,8 @@ void clw_worker_leave_group(struct worker *w)
     size_t n = w->exit_code != CLW_EXIT_FATAL ? describe_gaps(w, gaps, sizeof(gaps)) : 0;
     if (n > 0)
         CLW_WARN("%zu partition(s) not committed within worker.shutdown_timeout_ms (a rebalance "
-                 "is pending or the coordinator is unreachable); leaving the group: %s",
+                 "is pending, the coordinator is unreachable, or "
+                 "kafka.consumer.auto.commit.interval.ms is long); leaving the group: %s",
                  n, gaps);
     /* Leaving the group runs the revoke handler, which forgets every partition; librdkafka
      * commits what is stored once more (behind a pending JoinGroup it waits for the group to
