@@ -253,7 +253,7 @@ static void drain(struct worker *w)
     if (w->exit_code == CLW_EXIT_FATAL)
         return; /* the clients are unusable: nothing more can be published or committed */
     clw_worker_sync_all_pauses(w);
-    CLW_INFO("stopping: %zu call(s) in flight", w->sched.running);
+    CLW_INFO("stopping: %zu call(s) in flight, %zu request(s) taken", w->sched.running, w->taken);
     struct part **list = calloc(w->n_parts ? w->n_parts : 1, sizeof(*list));
     if (list == NULL)
         return; /* nothing drained: whatever is uncommitted is redone after the restart */
@@ -337,8 +337,7 @@ int clw_worker_run(struct clw_config *cfg, const struct clw_worker_io *io)
         clw_worker_turn(&w, 1, IDLE_WAIT_MS);
     }
     drain(&w);
-    int code = w.exit_code;
-    teardown(&w);
+    teardown(&w); /* leaving the group may set CLW_EXIT_UNCOMMITTED */
     CLW_INFO("stopped");
-    return code;
+    return w.exit_code;
 }

@@ -60,22 +60,29 @@ void clw_worker_leave_group(struct worker *w)
     }
     char gaps[4096];
     size_t n = w->exit_code != CLW_EXIT_FATAL ? describe_gaps(w, gaps, sizeof(gaps)) : 0;
-    if (n > 0)
+    if (n > 0) {
+        /* Counted now, while the close below may still keep the process (and its metrics)
+         * up until the group settles. */
+        clw_metrics_commit_failed(w->metrics);
         CLW_WARN("%zu partition(s) not committed within worker.shutdown_timeout_ms (a rebalance "
                  "is pending, the coordinator is unreachable, or "
                  "kafka.consumer.auto.commit.interval.ms is long); leaving the group: %s",
                  n, gaps);
+    }
     /* Leaving the group runs the revoke handler, which forgets every partition; librdkafka
      * commits what is stored once more (behind a pending JoinGroup it waits for the group to
      * settle, then fails). */
     clw_kafka_close(w->kafka, 5000);
-    n = w->exit_code != CLW_EXIT_FATAL ? describe_gaps(w, gaps, sizeof(gaps)) : 0;
     if (n == 0)
         return;
+    n = describe_gaps(w, gaps, sizeof(gaps));
+    if (n == 0) {
+        CLW_INFO("the offsets were committed when leaving the group after all");
+        return;
+    }
     CLW_ERROR("hand-over incomplete: the final commit of %zu partition(s) did not reach the group "
               "coordinator; the next owner redoes these offsets (exit %d): %s",
               n, CLW_EXIT_UNCOMMITTED, gaps);
-    clw_metrics_commit_failed(w->metrics);
     if (w->exit_code == CLW_EXIT_OK)
         w->exit_code = CLW_EXIT_UNCOMMITTED;
 }
