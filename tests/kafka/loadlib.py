@@ -13,6 +13,7 @@ checks a list of consumed outcomes against them.
 import calendar
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -492,6 +493,7 @@ class BrokerCase:
         self.t0 = time.monotonic()
 
     def start_worker(self, label, extra=None):
+        extra = dict({"kafka.client.id": label}, **(extra or {}))
         w = worklib.Worker(self.bootstrap, self.sim.endpoint,
                            settings=worker_settings(self.requests, self.results, extra),
                            group=self.group, log_path=os.path.join(self.logs, label + ".log"))
@@ -515,6 +517,111 @@ class BrokerCase:
             self.assertEqual(left, {}, "partitions revoked with work left")
             return 0
         return len(left) * MAX_PENDING
+
+    def owned_now(self, workers, by_broker=False):
+        """{label: set of partitions} the workers own now: from their logs' assigned and revoked
+        partition lists, or (by_broker, for builds whose logs do not list revoked partitions)
+        from the coordinator, members named by the kafka.client.id start_worker gives them."""
+        if not by_broker:
+            return {w.label: owned_partitions(w) for w in workers}
+        members = self.kafka.describe_members(self.group)
+        return {w.label: {p for m, ps in members.items() if m.startswith(w.label + "-")
+                          for p in ps} for w in workers}
+
+    def wait_group_event(self, kind, since, timeout_s=60.0):
+        """Waits until the broker logs a "prepare" or "stable" event of the group at or after
+        wall time since; returns it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [e for e in group_events(self.kafka, self.group)
+                     if e[1] == kind and e[0] >= since]
+            if found:
+                return found[0]
+            if time.monotonic() >= deadline:
+                raise AssertionError("no %s event since %.3f: %s" % (
+                    kind, since, group_events(self.kafka, self.group)[-5:]))
+            time.sleep(0.1)  # poll the broker's log, bounded by the deadline
+
+    def run_handover(self, name, kill=True, term=True, every_extra=None, leaver_extra=None,
+                     leaver_fails=False, rate=300, pending_work_s=3.0, by_broker=False):
+        """Three workers share 12 partitions; one-instance Attach requests (each succeeds)
+        arrive at `rate`/s. kill: w0 is SIGKILLed (a crashed node) and w3 starts 2 s later, so
+        the group prepares a rebalance and waits for w0's session to expire. term: w1 gets
+        SIGTERM (a deploy) - pending_work_s into that wait, or after steady load without kill.
+        Duplicates are attributed by the outcome's source partition: partitions w0 owned at
+        the kill to "sigkill", partitions w1 owned at its SIGTERM to "sigterm". every_extra:
+        settings of every worker; leaver_extra: w1's own; leaver_fails: w1's final commit is
+        expected to fail (its classiclink_commit_failures_total is read while it leaves).
+        Checks that nothing is lost or wrong, every outcome succeeded, commits reach the end,
+        and that a SIGTERM with kill came while the group still waited. Returns a dict."""
+        self.setup_scenario(name, 40000)
+        self.mix = Mix(name, 40000, self.mix.linked, attach_only=True)
+        common = dict(every_extra or {})
+        victim = self.start_worker("w0", common)
+        leaver = self.start_worker("w1", dict(common, **(leaver_extra or {})))
+        keeper = self.start_worker("w2", common)
+        wait_owned([victim, leaver, keeper], [None, None, None], 12, timeout_s=90)
+        feeder = SteadyFeeder(self.bootstrap, self.requests, self.mix, self.ledger, rate).start()
+        r = {"bound": 0, "rc": None, "failures": None, "kill_at": None, "term_at": None,
+             "stop_s": None, "leaver": leaver, "killed_parts": set(), "leaver_parts": set()}
+        try:
+            wait_count(self.bootstrap, self.results, max(0, feeder.produced - rate))
+            time.sleep(3)  # steady load before the crash or the deploy: time is the point
+            owned = self.owned_now([victim, leaver], by_broker)
+            survivors = [victim, leaver, keeper]
+            if kill:
+                r["killed_parts"] = owned["w0"]
+                r["kill_at"] = time.time()
+                victim.kill()
+                survivors.remove(victim)
+                r["bound"] = redo_bound(self.bootstrap, self.results, r["kill_at"], 256)[0]
+                time.sleep(2)  # the replacement comes ~2 s after the crash
+                survivors.append(self.start_worker("w3", common))
+                prepare = self.wait_group_event("prepare", r["kill_at"])
+                if term:
+                    time.sleep(pending_work_s)  # the leaver works while the group waits
+            if term:
+                r["leaver_parts"] = owned["w1"]
+                r["term_at"] = time.time()
+                leaver.signal(signal.SIGTERM)
+                if leaver_fails:
+                    # Counted before the leaver leaves the group, which lasts until the group
+                    # settles: the metric can be read meanwhile.
+                    leaver.wait_msg("not committed within", 60)
+                    r["failures"] = metric(leaver, "classiclink_commit_failures_total")
+                r["rc"] = leaver.wait(150)
+                r["stop_s"] = time.time() - r["term_at"]
+                survivors.remove(leaver)
+            wait_owned(survivors, [None] * len(survivors), 12, timeout_s=90)
+        finally:
+            produced = feeder.stop()
+        extra = "produced=%d" % produced
+        if kill and term:
+            settled = self.wait_group_event("stable", prepare[0])
+            # The scenario is what it says only if the SIGTERM came while the group waited.
+            self.assertGreater(settled[0], r["term_at"], "the group settled before the SIGTERM")
+            extra += " settled_after_sigterm=%.1fs" % (settled[0] - r["term_at"])
+        if term:
+            extra += " leaver_stop=%.1fs" % r["stop_s"]
+        counts = self.finish(extra=extra)
+        self.assertEqual(counts["requests"], produced)
+        statuses = {json.loads(x["value"])["status"] for recs in self.by_key.values()
+                    for x in recs}
+        self.assertEqual(statuses, {"succeeded"})
+        r.update(sigkill=0, sigterm=0, other=0)
+        for recs in self.by_key.values():
+            if len(recs) > 1:
+                part = json.loads(recs[0]["value"])["source"]["partition"]
+                cause = ("sigkill" if part in r["killed_parts"] else
+                         "sigterm" if part in r["leaver_parts"] else "other")
+                r[cause] += len(recs) - 1
+        print("kafka handover %s: sigkill=%d (bound %d) sigterm=%d other=%d leaver_exit=%s "
+              "killed=%s leaver=%s" % (name, r["sigkill"], r["bound"], r["sigterm"], r["other"],
+                                       r["rc"], sorted(r["killed_parts"]),
+                                       sorted(r["leaver_parts"])), flush=True)
+        for w in survivors:
+            self.assertEqual(w.stop(), 0, w.tail())
+        return r
 
     def finish(self, extra="", max_duplicates=None, timeout_s=240.0, extra_fn=None):
         """Waits for every outcome and the commits, checks outcomes, simulator state and
@@ -631,3 +738,12 @@ def group_events(kafka, group):
             gen = int(line.split(key, 1)[1].split()[0])
             out.append((t, kind, gen))
     return out
+
+
+def metric(worker, name):
+    """The value of an unlabelled metric of worker's /metrics."""
+    status, body = worker.http_get("/metrics")
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no %s in /metrics (status %d)" % (name, status))
