@@ -27,7 +27,9 @@ SECRET_KEY = "clwTestSecretKeyDoNotLeak0123456789"
 
 
 def worker_path():
-    return os.path.join(kafkalib.build_dir(), "src", "classiclink-worker")
+    """The worker binary: $CLW_WORKER_BIN (a benchmark comparing builds), else the build's."""
+    return (os.environ.get("CLW_WORKER_BIN") or
+            os.path.join(kafkalib.build_dir(), "src", "classiclink-worker"))
 
 
 class Worker:
