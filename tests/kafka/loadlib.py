@@ -556,7 +556,10 @@ class BrokerCase:
         and that a SIGTERM with kill came while the group still waited. Returns a dict."""
         self.setup_scenario(name, 40000)
         self.mix = Mix(name, 40000, self.mix.linked, attach_only=True)
-        common = dict(every_extra or {})
+        # Members learn of a rebalance at their next heartbeat: at 1 s (librdkafka: 3 s) the
+        # leaver rejoins within a second of the replacement's join, so that the work it does
+        # while the group waits does not depend on where its heartbeat fell.
+        common = dict({"kafka.consumer.heartbeat.interval.ms": "1000"}, **(every_extra or {}))
         victim = self.start_worker("w0", common)
         leaver = self.start_worker("w1", dict(common, **(leaver_extra or {})))
         keeper = self.start_worker("w2", common)
