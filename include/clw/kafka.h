@@ -56,8 +56,8 @@ struct clw_kafka_handlers {
     void (*delivered)(void *arg, void *opaque, enum clw_publish_err err, const char *errstr);
     /* A fatal client error (e.g. fenced, idempotence broken): the worker must stop, exit 2. */
     void (*fatal)(void *arg, const char *errstr);
-    /* Stored offsets have not reached the group coordinator for longer than two automatic
-     * commit intervals plus 100 ms (stalled = 1), or they reach it again (0). librdkafka commits
+    /* Stored offsets have not reached the group coordinator for two automatic commit intervals
+     * plus 100 ms, at least 500 ms (stalled = 1), or they reach it again (0). librdkafka commits
      * only while the group is stable, and nothing sent while this member waits in JoinGroup
      * could commit (design section 4, hand-over while the group rebalances): a rebalance is
      * pending, or the coordinator cannot be reached. Reported from clw_kafka_poll_consumer. */

@@ -255,7 +255,7 @@ def wait_committed_end(bootstrap, group, topic, timeout_s=60.0):
         if time.monotonic() >= deadline:
             raise AssertionError("committed offsets short of the end after %.0f s: %s" % (
                 timeout_s, behind))
-        time.sleep(0.25)  # the workers commit every 200 ms: poll the condition
+        time.sleep(0.25)  # the workers commit every 100 ms: poll the condition
 
 
 def timestamp(value, field):

@@ -99,7 +99,7 @@ class CrashRedo(BrokerCase, unittest.TestCase):
             self.assertGreater(row["throughput"], RATE / 2, row)
             self.assertLessEqual(row["duplicates"], row["bound"], row)
             self.assertLessEqual(row["redone"], row["bound"], row)
-        # At ~300 outcomes/s with commits every 200 ms, a crash redoes some work.
+        # At ~300 outcomes/s with commits every 100 ms, a crash redoes some work.
         self.assertGreater(sum(r["redone"] for r in rows), 0, rows)
 
     def test_exactly_once_redoes_a_quarter_second(self):

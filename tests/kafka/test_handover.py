@@ -73,9 +73,10 @@ class HandoverWhileRebalancing(BrokerCase, unittest.TestCase):
         self.assertEqual(r["sigterm"], sum(d - int(c) for c, d in gaps.values()), r)
         # The bound. Commits stop landing when the leaver rejoins (its heartbeat learns of the
         # rebalance); it stops taking records when it notices (the stall time: two automatic
-        # commit intervals of 200 ms plus 100 ms) or at its SIGTERM, whichever comes first.
-        # What it redoes is what it held then plus what finished since its last commit landed:
-        # at most one commit interval before the rejoin plus the stall time, 0.7 s.
+        # commit intervals of 100 ms plus 100 ms, at least 0.5 s) or at its SIGTERM, whichever
+        # comes first. What it redoes is what it held then plus what finished since its last
+        # commit landed: at most one commit interval before the rejoin plus the stall time,
+        # 0.6 s, and 0.1 s for the loop turn that notices.
         held, stop_at = None, None
         for x in leaver.records():
             m = re.search(r"(\d+) request\(s\) taken", x.get("msg", ""))
