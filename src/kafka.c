@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clw/clock.h"
+#include "clw/commits.h"
 #include "clw/log.h"
 
 /* send_offsets_to_transaction is not resumable: each call is one request, and a response
@@ -56,6 +57,8 @@ struct clw_kafka {
     int requests_partitions; /* of topic_requests, as the last metadata said; 0 unknown */
     struct clw_kafka_handlers h;
     int fatal_reported;
+    struct clw_commits *commits; /* stored versus acknowledged offsets (at least once) */
+    int commits_stalled;         /* as last reported to the handler */
     struct txn_thread txn;
 };
 
@@ -68,9 +71,16 @@ static const char *const consumer_forced[][2] = {
 };
 static const char *const consumer_defaults[][2] = {
     {"auto.offset.reset", "earliest"},
-    /* A committable offset reaches the coordinator within 200 ms (librdkafka: 5 000), so a crash
-     * redoes a fifth of a second of work (contract section 5, commit cadence). */
-    {"auto.commit.interval.ms", "200"},
+    /* A committable offset reaches the coordinator within 100 ms of being stored (librdkafka:
+     * 5 000); with publishing before it, completion to commit stays under the 0.25 s of
+     * throughput a crash may redo (contract section 5, commit cadence; bench/RESULTS.md). */
+    {"auto.commit.interval.ms", "100"},
+    /* After a crash the group waits this long for the dead member before the survivors get a
+     * new generation, and none of their commits can land meanwhile (design section 4, hand-over
+     * while the group rebalances): 10 s, not librdkafka's 45 s, so that a stop within
+     * worker.shutdown_timeout_ms (20 s) can wait for it. Heartbeats come from librdkafka's own
+     * thread, whatever the loop does; static members set it above their restart time. */
+    {"session.timeout.ms", "10000"},
     /* The worker's intake bounds what it takes; this bounds what librdkafka prefetches. */
     {"queued.max.messages.kbytes", "8192"},
     {"partition.assignment.strategy", "cooperative-sticky"},
@@ -218,6 +228,55 @@ static int32_t *partitions_of(const struct clw_kafka *k,
     return out;
 }
 
+/* Offset commit results (automatic, synchronous, on unassign): what reached the coordinator. */
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    struct clw_kafka *k = opaque;
+    int64_t now = clw_clock_mono_ms();
+    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && offsets != NULL && i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *e = &offsets->elems[i];
+        if (e->err == RD_KAFKA_RESP_ERR_NO_ERROR && e->offset >= 0 &&
+            strcmp(e->topic, k->topic_requests) == 0)
+            clw_commits_acked(k->commits, e->partition, e->offset, now);
+    }
+}
+
+/* Commits every stored offset of the current assignment that the coordinator has not
+ * acknowledged, and waits. Called from the cooperative assign callback: the new generation is
+ * usable there and no JoinGroup is in flight (librdkafka starts no rejoin before the assign
+ * call), so this is the first moment the work done during a rebalance can be committed. */
+static void commit_waiting(struct clw_kafka *k)
+{
+    struct clw_commit_gap gaps[64];
+    size_t n = clw_commits_gaps(k->commits, INT64_MAX, gaps, 64);
+    if (n > 64)
+        n = 64; /* the rest goes with the automatic commit */
+    int32_t ids[64];
+    int64_t offs[64];
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = gaps[i].partition;
+        offs[i] = gaps[i].stored;
+    }
+    if (n > 0 && clw_kafka_commit(k, ids, offs, n) == 0)
+        CLW_DEBUG("committed %zu partition(s) with the new generation", n);
+}
+
+/* "1,2,3" of the partitions for a log line, ",..." when cut. */
+static void list_partitions(const int32_t *ids, size_t n, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; ids != NULL && i < n; i++) {
+        if (len + 16 >= size) {
+            snprintf(buf + len, size - len, ",...");
+            return;
+        }
+        len += (size_t)snprintf(buf + len, size - len, "%s%d", i ? "," : "", (int)ids[i]);
+    }
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -226,16 +285,16 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     size_t n = 0;
     int32_t *ids = partitions_of(k, parts, &n);
     rd_kafka_error_t *error = NULL;
+    char list[256];
+    list_partitions(ids, n, list, sizeof(list));
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        char list[256];
-        size_t len = 0;
-        list[0] = '\0';
-        for (size_t i = 0; i < n && len + 16 < sizeof(list); i++)
-            len +=
-                (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", i ? "," : "", (int)ids[i]);
-        CLW_INFO("assigned %d partition(s) (%s): %s%s", parts->cnt,
-                 cooperative ? "cooperative" : "eager", list,
-                 len + 16 >= sizeof(list) ? ",..." : "");
+        CLW_INFO("assigned %d partition(s) (%s): %s", parts->cnt,
+                 cooperative ? "cooperative" : "eager", list);
+        if (cooperative)
+            commit_waiting(k);
+        for (size_t i = 0; ids != NULL && i < n; i++)
+            if (clw_commits_assigned(k->commits, ids[i]) != 0)
+                CLW_WARN("out of memory tracking the commits of partition %d", (int)ids[i]);
         if (ids != NULL)
             k->h.assigned(k->h.arg, ids, n);
         if (cooperative)
@@ -244,9 +303,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, parts);
     } else {
         int lost = rd_kafka_assignment_lost(rk);
-        CLW_INFO("revoking %d partition(s)%s", parts->cnt, lost ? " (assignment lost)" : "");
+        CLW_INFO("revoking %d partition(s)%s: %s", parts->cnt, lost ? " (assignment lost)" : "",
+                 list);
         if (ids != NULL)
             k->h.revoked(k->h.arg, ids, n, lost);
+        int64_t now = clw_clock_mono_ms();
+        for (size_t i = 0; ids != NULL && i < n; i++)
+            clw_commits_revoked(k->commits, ids[i], lost, now);
         /* A pause survives re-assignment in librdkafka 2.0.2: clear it here. */
         rd_kafka_resume_partitions(rk, parts);
         if (cooperative)
@@ -281,6 +344,7 @@ static rd_kafka_conf_t *consumer_conf(struct clw_kafka *k, const struct clw_conf
         goto fail;
     set_list(conf, consumer_forced, sizeof(consumer_forced) / sizeof(consumer_forced[0]));
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
     return conf;
 fail:
     rd_kafka_conf_destroy(conf);
@@ -358,6 +422,20 @@ struct clw_kafka *clw_kafka_new(const struct clw_config *cfg, const struct clw_k
         goto fail; /* conf is still ours on failure */
     }
     conf = NULL; /* now owned by the consumer */
+    char interval[32];
+    size_t interval_len = sizeof(interval);
+    long commit_ms = 5000;
+    if (rd_kafka_conf_get(rd_kafka_conf(k->consumer), "auto.commit.interval.ms", interval,
+                          &interval_len) == RD_KAFKA_CONF_OK)
+        commit_ms = strtol(interval, NULL, 10);
+    /* An acknowledgement is due within one interval plus a round trip: two plus 100 ms, and no
+     * less than 500 ms (a loaded broker answers slowly; a false stall pauses every partition). */
+    int64_t stall_ms = 2 * (int64_t)commit_ms + 100;
+    k->commits = clw_commits_new(stall_ms > 500 ? stall_ms : 500);
+    if (k->commits == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     conf = producer_conf(k, cfg, err, errlen);
     if (conf == NULL)
         goto fail;
@@ -508,6 +586,12 @@ int clw_kafka_poll_consumer(struct clw_kafka *k, int max)
         }
         rd_kafka_message_destroy(m);
     }
+    int stalled = clw_commits_stalled(k->commits, clw_clock_mono_ms());
+    if (stalled != k->commits_stalled) {
+        k->commits_stalled = stalled;
+        if (k->h.commits_stalled != NULL)
+            k->h.commits_stalled(k->h.arg, stalled);
+    }
     return records;
 }
 
@@ -553,12 +637,20 @@ int clw_kafka_store(struct clw_kafka *k, int32_t partition, int64_t next_offset)
     rd_kafka_topic_partition_list_add(list, k->topic_requests, partition)->offset = next_offset;
     rd_kafka_resp_err_t rc = rd_kafka_offsets_store(k->consumer, list);
     int ok = rc == RD_KAFKA_RESP_ERR_NO_ERROR && list->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (!ok)
+    if (ok)
+        clw_commits_stored(k->commits, partition, next_offset, clw_clock_mono_ms());
+    else
         CLW_WARN("cannot store offset %lld of %s [%d]: %s", (long long)next_offset,
                  k->topic_requests, (int)partition, rd_kafka_err2str(rc ? rc : list->elems[0].err));
     /* Destroyed at once: a held list blocked rd_kafka_destroy() in 2.0.2. */
     rd_kafka_topic_partition_list_destroy(list);
     return ok ? 0 : -1;
+}
+
+size_t clw_kafka_uncommitted(const struct clw_kafka *k, int64_t since_ms,
+                             struct clw_commit_gap *out, size_t cap)
+{
+    return k->commits != NULL ? clw_commits_gaps(k->commits, since_ms, out, cap) : 0;
 }
 
 int clw_kafka_commit(struct clw_kafka *k, const int32_t *partitions, const int64_t *offsets,
@@ -572,11 +664,16 @@ int clw_kafka_commit(struct clw_kafka *k, const int32_t *partitions, const int64
             offsets[i];
     rd_kafka_resp_err_t rc = rd_kafka_commit(k->consumer, list, 0 /* synchronous */);
     int ok = rc == RD_KAFKA_RESP_ERR_NO_ERROR;
-    for (int i = 0; ok && i < list->cnt; i++)
+    int64_t now = clw_clock_mono_ms();
+    for (int i = 0; i < list->cnt; i++) {
         if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            rc = list->elems[i].err;
+            if (ok)
+                rc = list->elems[i].err;
             ok = 0;
+        } else if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            clw_commits_acked(k->commits, list->elems[i].partition, list->elems[i].offset, now);
         }
+    }
     if (!ok)
         CLW_WARN("cannot commit offsets of %s: %s", k->topic_requests, rd_kafka_err2str(rc));
     rd_kafka_topic_partition_list_destroy(list);
@@ -926,5 +1023,6 @@ void clw_kafka_free(struct clw_kafka *k)
     free(k->topic_requests);
     free(k->topic_results);
     free(k->topic_dlq);
+    clw_commits_free(k->commits);
     free(k);
 }

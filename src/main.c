@@ -67,8 +67,8 @@ static void usage(FILE *out)
             "TENCENTCLOUD_SECRET_ID/_KEY), the profile file (~/.tencentcloud/credentials or\n"
             "TENCENTCLOUD_CREDENTIALS_FILE, section api.profile), a CVM role (api.role_name or\n"
             "the role the metadata service lists), OIDC on TKE (TKE_* variables).\n"
-            "Signals: SIGTERM/SIGINT drain and exit 0 (a second one exits 2 at once); SIGHUP\n"
-            "re-reads credential files and log.level.\n",
+            "Signals: SIGTERM/SIGINT drain and exit 0 (4 when the final commit failed; a\n"
+            "second signal exits 2 at once); SIGHUP re-reads credential files and log.level.\n",
             default_files[0], default_files[1]);
 }
 

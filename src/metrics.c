@@ -118,6 +118,7 @@ struct clw_metrics {
     atomic_ullong retries;
     atomic_ullong dead_letters;
     atomic_llong creds_expiry_ms;
+    atomic_ullong commit_failures;
     atomic_long inflight;
     atomic_long producer_queue;
     struct metrics_rl_series rl[CLW_METRICS_RATELIMIT_SERIES];
@@ -441,6 +442,11 @@ void clw_metrics_ratelimit_state(struct clw_metrics *m, const char *action, cons
 void clw_metrics_set_api_quota(struct clw_metrics *m, double quota)
 {
     atomic_store_explicit(&m->api_quota_bits, metrics_bits(quota), memory_order_relaxed);
+}
+
+void clw_metrics_commit_failed(struct clw_metrics *m)
+{
+    metrics_inc(&m->commit_failures);
 }
 
 void clw_metrics_set_inflight(struct clw_metrics *m, long calls)
@@ -810,6 +816,11 @@ char *clw_metrics_render(struct clw_metrics *m, size_t *len)
                    "long-term keys.");
     clw_buf_printf(&b, "classiclink_credentials_expiry_timestamp_seconds %lld\n",
                    atomic_load_explicit(&m->creds_expiry_ms, memory_order_relaxed) / 1000);
+    metrics_family(&b, "classiclink_commit_failures_total", "counter",
+                   "Hand-overs (revocation, shutdown) whose commit did not reach the group "
+                   "coordinator: the next owner redoes the offsets logged.");
+    clw_buf_printf(&b, "classiclink_commit_failures_total %llu\n",
+                   metrics_get(&m->commit_failures));
     metrics_family(&b, "classiclink_inflight_calls", "gauge", "API calls in flight.");
     clw_buf_printf(&b, "classiclink_inflight_calls %ld\n",
                    atomic_load_explicit(&m->inflight, memory_order_relaxed));

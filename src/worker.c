@@ -29,6 +29,11 @@
 /* The largest call known to be safe: DescribeClassicLinkInstances pages at 100, and nothing
  * documents a limit on AttachClassicLinkVpc's instanceIds (docs/operations.md). */
 #define SAFE_CALL_INSTANCES 100
+/* The least time a stop gives its final commit, even when the drain used up
+ * worker.shutdown_timeout_ms: five automatic commit intervals of a stable group. */
+#define COMMIT_LEAST_MS 1000
+/* Partitions named in one log line of an incomplete hand-over. */
+#define GAPS_LOGGED 64
 /* Exactly-once: how long a stop waits at least for the last transaction to end. */
 #define TXN_SETTLE_MS 5000
 
@@ -139,7 +144,8 @@ static void commit_stored(struct worker *w, struct part **parts, size_t n)
                 ids[k] = parts[i]->id;
                 offs[k++] = parts[i]->stored;
             }
-        clw_kafka_commit(w->kafka, ids, offs, k);
+        if (clw_kafka_commit(w->kafka, ids, offs, k) != 0)
+            clw_metrics_commit_failed(w->metrics);
     }
     free(ids);
     free(offs);
@@ -251,6 +257,19 @@ static void on_http_done(void *opaque, const struct clw_http_response *resp, voi
         clw_creds_stage_done(&w->creds, resp);
     else
         clw_calls_answered(&w->calls, opaque, resp);
+}
+
+static void on_commits_stalled(void *arg, int stalled)
+{
+    struct worker *w = arg;
+    if (stalled)
+        CLW_WARN("commits are not reaching the group coordinator (a rebalance is pending or the "
+                 "coordinator is unreachable): taking no new records until they do, %zu "
+                 "request(s) taken",
+                 w->parts.taken);
+    else
+        CLW_INFO("commits reach the group coordinator again: taking records");
+    clw_parts_set_commits_stalled(&w->parts, stalled);
 }
 
 static void on_fatal(void *arg, const char *errstr)
@@ -512,6 +531,7 @@ int clw_worker_open(struct worker *w, struct clw_config *cfg, const struct clw_w
         .revoked = on_revoked,
         .delivered = on_delivered,
         .fatal = on_fatal,
+        .commits_stalled = on_commits_stalled,
     };
     w->kafka = clw_kafka_new(cfg, &h, err, errlen);
     if (w->kafka == NULL)
@@ -527,21 +547,76 @@ int clw_worker_open(struct worker *w, struct clw_config *cfg, const struct clw_w
     return 0;
 }
 
+/* The offsets still to commit: "partition 3 committed 200, done to 250; ..." (at most
+ * GAPS_LOGGED of them) into buf; returns how many partitions there are. */
+static size_t describe_gaps(struct worker *w, char *buf, size_t size)
+{
+    struct clw_commit_gap gaps[GAPS_LOGGED];
+    size_t n = clw_kafka_uncommitted(w->kafka, w->stop_since, gaps, GAPS_LOGGED);
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && i < GAPS_LOGGED && len < size; i++) {
+        char committed[24] = "none";
+        if (gaps[i].committed >= 0)
+            snprintf(committed, sizeof(committed), "%lld", (long long)gaps[i].committed);
+        len += (size_t)snprintf(buf + len, size - len, "%spartition %d committed %s, done to %lld",
+                                i ? "; " : "", (int)gaps[i].partition, committed,
+                                (long long)gaps[i].stored);
+    }
+    return n;
+}
+
+/* The hand-over (contract section 5; design section 4): after the stop's drain, waits until
+ * every stored offset has reached the group coordinator (behind a pending rebalance, under the
+ * new generation: the assign callback commits at once), within worker.shutdown_timeout_ms and at
+ * least COMMIT_LEAST_MS; then leaves the group. An offset still not committed then is logged as
+ * an error naming partitions and offsets, counted, and makes the exit status 4. */
+static void leave_group(struct worker *w)
+{
+    if (w->exit_code != CLW_EXIT_FATAL && w->stop_since > 0) {
+        int64_t least = clw_clock_mono_ms() + COMMIT_LEAST_MS;
+        int64_t deadline = w->stop_deadline > least ? w->stop_deadline : least;
+        while (clw_kafka_uncommitted(w->kafka, w->stop_since, NULL, 0) > 0) {
+            int64_t left = deadline - clw_clock_mono_ms();
+            if (left <= 0)
+                break;
+            turn(w, 1, left < 100 ? (int)left : 100);
+        }
+    }
+    char gaps[4096];
+    size_t n = w->exit_code != CLW_EXIT_FATAL ? describe_gaps(w, gaps, sizeof(gaps)) : 0;
+    if (n > 0) {
+        /* Counted now, while the close below may still keep the process (and its metrics)
+         * up until the group settles. */
+        clw_metrics_commit_failed(w->metrics);
+        CLW_WARN("%zu partition(s) not committed within worker.shutdown_timeout_ms (a rebalance "
+                 "is pending, the coordinator is unreachable, or "
+                 "kafka.consumer.auto.commit.interval.ms is long); leaving the group: %s",
+                 n, gaps);
+    }
+    /* Leaving the group runs the revoke handler, which forgets every partition; librdkafka
+     * commits what is stored once more (behind a pending JoinGroup it waits for the group to
+     * settle, then fails). */
+    clw_kafka_close(w->kafka, 5000);
+    if (n == 0)
+        return;
+    n = describe_gaps(w, gaps, sizeof(gaps));
+    if (n == 0) {
+        CLW_INFO("the offsets were committed when leaving the group after all");
+        return;
+    }
+    CLW_ERROR("hand-over incomplete: the final commit of %zu partition(s) did not reach the group "
+              "coordinator; the next owner redoes these offsets (exit %d): %s",
+              n, CLW_EXIT_UNCOMMITTED, gaps);
+    if (w->exit_code == CLW_EXIT_OK)
+        w->exit_code = CLW_EXIT_UNCOMMITTED;
+}
+
 void clw_worker_close(struct worker *w)
 {
     if (w->kafka != NULL) {
-        if (w->subscribed) {
-            if (w->exit_code != CLW_EXIT_FATAL && !w->eos) {
-                /* Every stored offset reaches the coordinator before the group is left. */
-                struct part **list = NULL;
-                long n = clw_parts_list(&w->parts, &list);
-                if (n >= 0)
-                    commit_stored(w, list, (size_t)n);
-                free(list);
-            }
-            /* Leaving the group runs the revoke handler, which forgets every partition. */
-            clw_kafka_close(w->kafka, 5000);
-        }
+        if (w->subscribed)
+            leave_group(w);
         /* Whatever the close could not forget (no assignment callbacks ran). */
         if (w->opened)
             forget_all(w);
@@ -571,17 +646,20 @@ void clw_worker_close(struct worker *w)
 static void drain(struct worker *w)
 {
     w->stopping = 1;
+    w->stop_since = clw_clock_mono_ms();
+    w->stop_deadline = w->stop_since + w->cfg->worker_shutdown_timeout_ms;
     if (w->exit_code == CLW_EXIT_FATAL)
         return; /* the clients are unusable: nothing more can be published or committed */
     clw_parts_set_stopping(&w->parts, 1);
     if (w->exit_code == CLW_EXIT_WORKER_FAULT)
         abandon_held(w);
-    CLW_INFO("stopping: %zu call(s) in flight", w->sched.running);
+    CLW_INFO("stopping: %zu call(s) in flight, %zu request(s) taken", w->sched.running,
+             w->parts.taken);
     struct part **list = NULL;
     long n = clw_parts_list(&w->parts, &list);
     if (n < 0)
         return; /* nothing drained: whatever is uncommitted is redone after the restart */
-    int64_t deadline = clw_clock_mono_ms() + w->cfg->worker_shutdown_timeout_ms;
+    int64_t deadline = w->stop_deadline;
     drain_parts(w, list, (size_t)n, deadline);
     free(list);
     if (!w->eos)
@@ -653,8 +731,8 @@ int clw_worker_run(struct clw_config *cfg, const struct clw_worker_io *io)
         turn(w, 1, IDLE_WAIT_MS);
     }
     drain(w);
+    clw_worker_close(w); /* leaving the group may find the hand-over incomplete: exit 4 */
     code = w->exit_code;
-    clw_worker_close(w);
     free(w);
     CLW_INFO("stopped");
     return code;

@@ -125,7 +125,8 @@ void clw_parts_forget(struct parts *ps, struct part *p)
 
 void clw_parts_sync_pause(struct parts *ps, struct part *p)
 {
-    int want = p->window_paused || clw_guard_paused(ps->guard) || ps->stopping;
+    int want =
+        p->window_paused || clw_guard_paused(ps->guard) || ps->commits_stalled || ps->stopping;
     if (p->revoking || want == p->fetch_paused)
         return;
     clw_kafka_pause(ps->kafka, p->id, want);
@@ -143,6 +144,12 @@ void clw_parts_sync_all(struct parts *ps)
 void clw_parts_set_stopping(struct parts *ps, int on)
 {
     ps->stopping = on;
+    clw_parts_sync_all(ps);
+}
+
+void clw_parts_set_commits_stalled(struct parts *ps, int on)
+{
+    ps->commits_stalled = on;
     clw_parts_sync_all(ps);
 }
 

@@ -32,9 +32,10 @@ struct part {
 struct parts {
     struct part **parts; /* indexed by partition id */
     size_t n;
-    size_t taken; /* jobs linked over every partition (records taken, not yet done) */
-    int stopping; /* the worker stops: every partition stays paused */
-    int eos;      /* delivery.mode = exactly_once: commit points travel in transactions */
+    size_t taken;        /* jobs linked over every partition (records taken, not yet done) */
+    int stopping;        /* the worker stops: every partition stays paused */
+    int commits_stalled; /* stored offsets are not reaching the group coordinator: no intake */
+    int eos;             /* delivery.mode = exactly_once: commit points travel in transactions */
     const struct clw_config *cfg; /* borrowed */
     struct clw_kafka *kafka;      /* borrowed */
     struct clw_metrics *metrics;  /* borrowed */
@@ -67,10 +68,13 @@ struct job *clw_parts_next(const struct job *job);
 void clw_parts_forget(struct parts *ps, struct part *p);
 
 /* Tells the consumer whether to fetch the partition: paused while its window is full, a guard
- * pause is active, or the worker stops; revoking partitions are left alone. */
+ * pause is active, commits stall, or the worker stops; revoking partitions are left alone. */
 void clw_parts_sync_pause(struct parts *ps, struct part *p);
 void clw_parts_sync_all(struct parts *ps);
 void clw_parts_set_stopping(struct parts *ps, int on);
+/* Commits are not reaching the group coordinator (a rebalance is pending, or it cannot be
+ * reached): no new records, so that what cannot be committed does not grow to the window. */
+void clw_parts_set_commits_stalled(struct parts *ps, int on);
 void clw_parts_set_revoking(struct parts *ps, struct part *p, int on);
 /* The per-partition window: pause at worker.max_pending_per_partition records pending, resume at
  * half (pausing drops prefetched records, so it must not flap). */

@@ -49,6 +49,8 @@ struct worker {
     int opened;     /* every stage was set up */
     int subscribed; /* the consumer joined (or tried to join) the group */
     int stopping;
+    int64_t stop_since;    /* monotonic ms when the stop's drain began (0: none) */
+    int64_t stop_deadline; /* stop_since + worker.shutdown_timeout_ms */
     int exit_code;
     int joined;
     int64_t last_consume; /* monotonic ms of the last consumer poll */

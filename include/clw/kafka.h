@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clw/commits.h"
 #include "clw/config.h"
 
 struct clw_kafka;
@@ -55,6 +56,12 @@ struct clw_kafka_handlers {
     void (*delivered)(void *arg, void *opaque, enum clw_publish_err err, const char *errstr);
     /* A fatal client error (e.g. fenced, idempotence broken): the worker must stop, exit 2. */
     void (*fatal)(void *arg, const char *errstr);
+    /* Stored offsets have not reached the group coordinator for two automatic commit intervals
+     * plus 100 ms, at least 500 ms (stalled = 1), or they reach it again (0). librdkafka commits
+     * only while the group is stable, and nothing sent while this member waits in JoinGroup
+     * could commit (design section 4, hand-over while the group rebalances): a rebalance is
+     * pending, or the coordinator cannot be reached. Reported from clw_kafka_poll_consumer. */
+    void (*commits_stalled)(void *arg, int stalled);
 };
 
 /* Creates consumer and producer from cfg (kafka.* passthrough applied, enforced settings
@@ -105,6 +112,12 @@ int clw_kafka_produce(struct clw_kafka *k, enum clw_kafka_dest dest, const void 
 /* Stores next_offset (the next offset to consume) for a requests-topic partition; committed
  * by the auto-commit timer, on revoke and on close. Returns 0 or -1 (not assigned). */
 int clw_kafka_store(struct clw_kafka *k, int32_t partition, int64_t next_offset);
+
+/* The requests-topic partitions whose stored offset the group coordinator has not acknowledged:
+ * every assigned one, and those revoked at or after since_ms (monotonic). Writes up to cap to
+ * out (NULL when cap is 0), in partition order; returns how many there are. */
+size_t clw_kafka_uncommitted(const struct clw_kafka *k, int64_t since_ms,
+                             struct clw_commit_gap *out, size_t cap);
 
 /* Commits the given requests-topic offsets (next to consume) now and waits for the group
  * coordinator's answer (revocation and shutdown: nothing may be left to the auto-commit timer).

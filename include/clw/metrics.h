@@ -45,6 +45,8 @@ void clw_metrics_dead_letter(struct clw_metrics *m);
 /* When the temporary credentials in use expire, wall-clock ms; negative for long-term keys (or
  * none yet): classiclink_credentials_expiry_timestamp_seconds then reads 0. */
 void clw_metrics_set_credentials_expiry(struct clw_metrics *m, int64_t wall_ms);
+/* A hand-over's commit (revocation, shutdown) did not reach the group coordinator. */
+void clw_metrics_commit_failed(struct clw_metrics *m);
 
 void clw_metrics_set_inflight(struct clw_metrics *m, long calls);
 void clw_metrics_set_producer_queue(struct clw_metrics *m, long records);

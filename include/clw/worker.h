@@ -13,6 +13,7 @@ enum clw_exit {
     CLW_EXIT_CONFIG = 1,
     CLW_EXIT_FATAL = 2,
     CLW_EXIT_WORKER_FAULT = 3,
+    CLW_EXIT_UNCOMMITTED = 4, /* stopped, but the final commit did not reach the coordinator */
 };
 
 /* How main.c talks to the running loop. The flags are set by signal handlers; wake_fd is the

@@ -13,6 +13,7 @@ checks a list of consumed outcomes against them.
 import calendar
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -62,13 +63,14 @@ class Mix:
     """Deterministic request mix. Instances ins-0..ins-(linked-1) start linked to vpc-0 and are
     the Detach pool; ins-linked.. are the Attach pool; no instance is used twice."""
 
-    def __init__(self, prefix, total, detach_pool):
+    def __init__(self, prefix, total, detach_pool, attach_only=False):
         self.prefix = prefix
         self.total = total
         self.linked = detach_pool
         self.next_detach = 0
         self.next_attach = detach_pool
         self.index = 0
+        self.attach_only = attach_only  # every request a one-instance Attach that succeeds
 
     @staticmethod
     def instances_needed(total):
@@ -86,7 +88,7 @@ class Mix:
         i = self.index
         self.index += 1
         rid = "%s-%06d" % (self.prefix, i)
-        kind = i % 100
+        kind = 99 if self.attach_only else i % 100
         body = None
         value = None
         exp = {"requestId": rid, "status": "failed", "errorClass": "api_error", "links": {}}
@@ -118,7 +120,7 @@ class Mix:
             body = {"requestId": rid, "vpcId": VPC_OK, "instanceIds": ["i-%d" % i]}
             exp.update(errorClass="invalid_request", codeDesc="InvalidRequest.BadInstanceId")
         else:
-            ins = self._fresh(2 if kind % 7 == 0 else 1)
+            ins = self._fresh(2 if kind % 7 == 0 and not self.attach_only else 1)
             body = {"requestId": rid, "region": REGION, "vpcId": VPC_OK, "instanceIds": ins}
             exp.update(status="succeeded", errorClass=None, codeDesc="Success",
                        links={x: VPC_OK for x in ins})
@@ -253,7 +255,7 @@ def wait_committed_end(bootstrap, group, topic, timeout_s=60.0):
         if time.monotonic() >= deadline:
             raise AssertionError("committed offsets short of the end after %.0f s: %s" % (
                 timeout_s, behind))
-        time.sleep(0.25)  # the workers commit every 200 ms: poll the condition
+        time.sleep(0.25)  # the workers commit every 100 ms: poll the condition
 
 
 def timestamp(value, field):
@@ -495,6 +497,7 @@ class BrokerCase:
         self.t0 = time.monotonic()
 
     def start_worker(self, label, extra=None):
+        extra = dict({"kafka.client.id": label}, **(extra or {}))
         w = worklib.Worker(self.bootstrap, self.sim.endpoint,
                            settings=worker_settings(self.requests, self.results, extra),
                            group=self.group, log_path=os.path.join(self.logs, label + ".log"))
@@ -518,6 +521,114 @@ class BrokerCase:
             self.assertEqual(left, {}, "partitions revoked with work left")
             return 0
         return len(left) * MAX_PENDING
+
+    def owned_now(self, workers, by_broker=False):
+        """{label: set of partitions} the workers own now: from their logs' assigned and revoked
+        partition lists, or (by_broker, for builds whose logs do not list revoked partitions)
+        from the coordinator, members named by the kafka.client.id start_worker gives them."""
+        if not by_broker:
+            return {w.label: owned_partitions(w) for w in workers}
+        members = self.kafka.describe_members(self.group)
+        return {w.label: {p for m, ps in members.items() if m.startswith(w.label + "-")
+                          for p in ps} for w in workers}
+
+    def wait_group_event(self, kind, since, timeout_s=60.0):
+        """Waits until the broker logs a "prepare" or "stable" event of the group at or after
+        wall time since; returns it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [e for e in group_events(self.kafka, self.group)
+                     if e[1] == kind and e[0] >= since]
+            if found:
+                return found[0]
+            if time.monotonic() >= deadline:
+                raise AssertionError("no %s event since %.3f: %s" % (
+                    kind, since, group_events(self.kafka, self.group)[-5:]))
+            time.sleep(0.1)  # poll the broker's log, bounded by the deadline
+
+    def run_handover(self, name, kill=True, term=True, every_extra=None, leaver_extra=None,
+                     leaver_fails=False, rate=300, pending_work_s=3.0, by_broker=False):
+        """Three workers share 12 partitions; one-instance Attach requests (each succeeds)
+        arrive at `rate`/s. kill: w0 is SIGKILLed (a crashed node) and w3 starts 2 s later, so
+        the group prepares a rebalance and waits for w0's session to expire. term: w1 gets
+        SIGTERM (a deploy) - pending_work_s into that wait, or after steady load without kill.
+        Duplicates are attributed by the outcome's source partition: partitions w0 owned at
+        the kill to "sigkill", partitions w1 owned at its SIGTERM to "sigterm". every_extra:
+        settings of every worker; leaver_extra: w1's own; leaver_fails: w1's final commit is
+        expected to fail (its classiclink_commit_failures_total is read while it leaves).
+        Checks that nothing is lost or wrong, every outcome succeeded, commits reach the end,
+        and that a SIGTERM with kill came while the group still waited. Returns a dict."""
+        self.setup_scenario(name, 40000)
+        self.mix = Mix(name, 40000, self.mix.linked, attach_only=True)
+        # Members learn of a rebalance at their next heartbeat: at 1 s (librdkafka: 3 s) the
+        # leaver rejoins within a second of the replacement's join, so that the work it does
+        # while the group waits does not depend on where its heartbeat fell.
+        common = dict({"kafka.consumer.heartbeat.interval.ms": "1000"}, **(every_extra or {}))
+        victim = self.start_worker("w0", common)
+        leaver = self.start_worker("w1", dict(common, **(leaver_extra or {})))
+        keeper = self.start_worker("w2", common)
+        wait_owned([victim, leaver, keeper], [None, None, None], 12, timeout_s=90)
+        feeder = SteadyFeeder(self.bootstrap, self.requests, self.mix, self.ledger, rate).start()
+        r = {"bound": 0, "rc": None, "failures": None, "kill_at": None, "term_at": None,
+             "stop_s": None, "leaver": leaver, "killed_parts": set(), "leaver_parts": set()}
+        try:
+            wait_count(self.bootstrap, self.results, max(0, feeder.produced - rate))
+            time.sleep(3)  # steady load before the crash or the deploy: time is the point
+            owned = self.owned_now([victim, leaver], by_broker)
+            survivors = [victim, leaver, keeper]
+            if kill:
+                r["killed_parts"] = owned["w0"]
+                r["kill_at"] = time.time()
+                victim.kill()
+                survivors.remove(victim)
+                r["bound"] = redo_bound(self.bootstrap, self.results, r["kill_at"], 256)[0]
+                time.sleep(2)  # the replacement comes ~2 s after the crash
+                survivors.append(self.start_worker("w3", common))
+                prepare = self.wait_group_event("prepare", r["kill_at"])
+                if term:
+                    time.sleep(pending_work_s)  # the leaver works while the group waits
+            if term:
+                r["leaver_parts"] = owned["w1"]
+                r["term_at"] = time.time()
+                leaver.signal(signal.SIGTERM)
+                if leaver_fails:
+                    # Counted before the leaver leaves the group, which lasts until the group
+                    # settles: the metric can be read meanwhile.
+                    leaver.wait_msg("not committed within", 60)
+                    r["failures"] = metric(leaver, "classiclink_commit_failures_total")
+                r["rc"] = leaver.wait(150)
+                r["stop_s"] = time.time() - r["term_at"]
+                survivors.remove(leaver)
+            wait_owned(survivors, [None] * len(survivors), 12, timeout_s=90)
+        finally:
+            produced = feeder.stop()
+        extra = "produced=%d" % produced
+        if kill and term:
+            settled = self.wait_group_event("stable", prepare[0])
+            # The scenario is what it says only if the SIGTERM came while the group waited.
+            self.assertGreater(settled[0], r["term_at"], "the group settled before the SIGTERM")
+            extra += " settled_after_sigterm=%.1fs" % (settled[0] - r["term_at"])
+        if term:
+            extra += " leaver_stop=%.1fs" % r["stop_s"]
+        counts = self.finish(extra=extra)
+        self.assertEqual(counts["requests"], produced)
+        statuses = {json.loads(x["value"])["status"] for recs in self.by_key.values()
+                    for x in recs}
+        self.assertEqual(statuses, {"succeeded"})
+        r.update(sigkill=0, sigterm=0, other=0)
+        for recs in self.by_key.values():
+            if len(recs) > 1:
+                part = json.loads(recs[0]["value"])["source"]["partition"]
+                cause = ("sigkill" if part in r["killed_parts"] else
+                         "sigterm" if part in r["leaver_parts"] else "other")
+                r[cause] += len(recs) - 1
+        print("kafka handover %s: sigkill=%d (bound %d) sigterm=%d other=%d leaver_exit=%s "
+              "killed=%s leaver=%s" % (name, r["sigkill"], r["bound"], r["sigterm"], r["other"],
+                                       r["rc"], sorted(r["killed_parts"]),
+                                       sorted(r["leaver_parts"])), flush=True)
+        for w in survivors:
+            self.assertEqual(w.stop(), 0, w.tail())
+        return r
 
     def finish(self, extra="", max_duplicates=None, timeout_s=240.0, extra_fn=None):
         """Waits for every outcome and the commits, checks outcomes, simulator state and
@@ -592,3 +703,54 @@ def wait_count(bootstrap, topic, count, timeout_s=120.0):
         raise AssertionError("only %d of %d outcomes after %.0f s" % (
             len(e.records), count, timeout_s)) from None
     return len(recs)
+
+
+def owned_partitions(worker):
+    """The set of partitions worker owns now, from its log lines "assigned N partition(s)
+    (...): 1,2" and "revoking N partition(s): 1,2"."""
+    have = set()
+    for msg in (r.get("msg", "") for r in worker.records()):
+        if msg.startswith("assigned "):
+            have |= listed_partitions(msg)
+        elif msg.startswith("revoking "):
+            have -= listed_partitions(msg)
+    return have
+
+
+def listed_partitions(msg):
+    """{1, 2} of an "assigned"/"revoking" log message ending in ": 1,2"."""
+    if msg.endswith(",..."):
+        raise AssertionError("partition list cut in %r" % msg)
+    return {int(x) for x in msg.rsplit(": ", 1)[1].split(",") if x.strip().isdigit()}
+
+
+def group_events(kafka, group):
+    """[(unix time, "prepare" | "stable", generation)] of group from the broker's own log: the
+    coordinator's "Preparing to rebalance group G ... with old generation N" and "Stabilized
+    group G generation N" lines (log4j stamps in local time, millisecond precision)."""
+    out = []
+    path = os.path.join(kafka.dir, "logs", "server.log")
+    with open(path, errors="replace") as f:
+        for line in f:
+            if " group %s " % group not in line:
+                continue
+            if "Preparing to rebalance group" in line:
+                kind, key = "prepare", "with old generation "
+            elif "Stabilized group" in line:
+                kind, key = "stable", " generation "
+            else:
+                continue
+            stamp = line[1:24]  # "2026-12-05 10:11:12,345"
+            t = time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + int(stamp[20:]) / 1e3
+            gen = int(line.split(key, 1)[1].split()[0])
+            out.append((t, kind, gen))
+    return out
+
+
+def metric(worker, name):
+    """The value of an unlabelled metric of worker's /metrics."""
+    status, body = worker.http_get("/metrics")
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no %s in /metrics (status %d)" % (name, status))

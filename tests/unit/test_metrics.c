@@ -38,6 +38,7 @@ enum op_kind {
     OP_RL_STATE,  /* api_action, s = region, secs = rate, share */
     OP_QUOTA,     /* secs = api.quota */
     OP_DEAD_LETTER,
+    OP_COMMIT_FAILED,
     OP_CREDS, /* l1 = expiry, wall ms */
 };
 
@@ -114,6 +115,9 @@ static void apply_ops(struct clw_metrics *m, const struct op *ops)
             break;
         case OP_RETRY:
             clw_metrics_retry(m);
+            break;
+        case OP_COMMIT_FAILED:
+            clw_metrics_commit_failed(m);
             break;
         case OP_INFLIGHT:
             clw_metrics_set_inflight(m, ops->l1);
@@ -372,7 +376,7 @@ static const struct render_case render_cases[] = {
       "classiclink_request_duration_seconds_bucket{le=\"+Inf\"} 0",
       "classiclink_request_duration_seconds_sum 0.000000",
       "classiclink_api_call_duration_seconds_count 0", "classiclink_inflight_calls 0",
-      "classiclink_paused{reason=\"worker_fault\"} 0",
+      "classiclink_commit_failures_total 0", "classiclink_paused{reason=\"worker_fault\"} 0",
       "classiclink_paused{reason=\"circuit_open\"} 0",
       "classiclink_paused{reason=\"publish_error\"} 0",
       "# TYPE classiclink_api_calls_total counter", "# TYPE classiclink_consumer_lag gauge",
@@ -505,14 +509,15 @@ static const struct render_case render_cases[] = {
       {.kind = OP_CONSUMED},
       {.kind = OP_RETRY},
       {.kind = OP_RETRY},
+      {.kind = OP_COMMIT_FAILED},
       {.kind = OP_INFLIGHT, .l1 = 9},
       {.kind = OP_INFLIGHT, .l1 = 5},
       {.kind = OP_PQUEUE, .l1 = 7},
       GROUP(1, 4),
       {OP_END}},
      {"classiclink_records_consumed_total 3", "classiclink_retries_total 2",
-      "classiclink_inflight_calls 5", "classiclink_producer_queue_records 7",
-      "classiclink_assigned_partitions 4"},
+      "classiclink_commit_failures_total 1", "classiclink_inflight_calls 5",
+      "classiclink_producer_queue_records 7", "classiclink_assigned_partitions 4"},
      {"classiclink_inflight_calls 9"}},
     {"partitions: sorted, updated, unknown values absent, forgotten",
      {PART(3, 10, 20, 1741),
@@ -697,6 +702,7 @@ static void test_families_once(void **state)
         "classiclink_retries_total",
         "classiclink_dead_letters_total",
         "classiclink_credentials_expiry_timestamp_seconds",
+        "classiclink_commit_failures_total",
         "classiclink_pending_records",
         "classiclink_consumer_lag",
         "classiclink_committed_offset",
