@@ -404,7 +404,7 @@ static struct call *from_queue(struct sched *s, struct clw_dlist *q, int64_t now
 {
     int skipped = 0;
     for (struct clw_dlink *k = q->head; k != NULL; k = k->next) {
-        struct call *call = CLW_DLIST_ITEM(k, struct call, wait.link);
+        struct call *call = CLW_DLIST_OF(k, struct call, wait.link);
         if (rate_ok(s, call, now, wake)) {
             callq_remove(q, call);
             return call;
@@ -424,7 +424,7 @@ static int take_jobs(struct sched *s, struct pool_group *g, struct call *call)
     size_t n = 0;
     size_t instances = call->n_instances;
     for (struct clw_dlink *k = g->jobs.head; k != NULL; k = k->next) {
-        const struct job *job = CLW_DLIST_ITEM(k, struct job, sched.link);
+        const struct job *job = CLW_DLIST_OF(k, struct job, sched.link);
         if (call->n_members + n > 0 && instances + job->rec.req.n_instances > max)
             break;
         instances += job->rec.req.n_instances;
@@ -478,7 +478,7 @@ static struct call *from_pool(struct sched *s, int64_t now, int64_t *wake)
     size_t max = (size_t)s->cfg->api_coalesce_max_instances;
     int skipped = 0;
     for (struct clw_dlink *k = s->order.head; k != NULL; k = k->next) {
-        struct pool_group *g = CLW_DLIST_ITEM(k, struct pool_group, link);
+        struct pool_group *g = CLW_DLIST_OF(k, struct pool_group, link);
         if (linger > 0 && g->n_instances < max && now - g->since < linger) {
             if (*wake == 0 || g->since + linger < *wake)
                 *wake = g->since + linger;

@@ -14,9 +14,12 @@ struct clw_dlist {
     size_t len;
 };
 
+/* The object of type holding link at member (link must not be NULL). */
+#define CLW_DLIST_OF(link, type, member) ((type *)(void *)((char *)(link)-offsetof(type, member)))
+
 /* The object of type holding link at member (link may be NULL: then NULL). */
 #define CLW_DLIST_ITEM(link, type, member)                                                         \
-    ((link) != NULL ? (type *)(void *)((char *)(link)-offsetof(type, member)) : (type *)NULL)
+    ((link) != NULL ? CLW_DLIST_OF(link, type, member) : (type *)NULL)
 
 /* Links n at the front (front != 0) or the back of l. n must be in no list. */
 void clw_dlist_push(struct clw_dlist *l, struct clw_dlink *n, int front);

@@ -23,6 +23,7 @@ diff() and assert_same() whatever the other run did: the contract wants exactly 
 Python 3 standard library only; starts nothing at import time.
 """
 
+import concurrent.futures
 import json
 import os
 import sys
@@ -191,11 +192,23 @@ def run(records, seed, settings=None, faults=None, v3=False, sim_args=(), sim_co
     return result
 
 
+def side_by_side(*calls):
+    """The results of the zero-argument callables, run at the same time: runs share nothing
+    (each its own broker process, simulator and worker) and spend their time waiting for them.
+    CLW_LONE_SERIAL=1 runs them one after the other."""
+    if os.environ.get("CLW_LONE_SERIAL") == "1":
+        return tuple(call() for call in calls)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return tuple(f.result() for f in futures)
+
+
 def run_both(records, seed, settings=None, **kw):
-    """(coalesced, alone): run() with COALESCED, then with ALONE, on top of settings."""
-    coalesced = run(records, seed, dict(settings or {}, **COALESCED), mode="coalesced", **kw)
-    alone = run(records, seed, dict(settings or {}, **ALONE), mode="alone", **kw)
-    return coalesced, alone
+    """(coalesced, alone): run() with COALESCED and with ALONE, on top of settings, side by
+    side."""
+    return side_by_side(
+        lambda: run(records, seed, dict(settings or {}, **COALESCED), mode="coalesced", **kw),
+        lambda: run(records, seed, dict(settings or {}, **ALONE), mode="alone", **kw))
 
 
 def _outcomes(x):

@@ -173,6 +173,10 @@ def gen_mix(rng, config):
             faults.append([name, "task_fail", LASTING])
     if any(f[1].startswith("apply") for f in faults):
         faults = [f for f in faults if f[1].startswith("apply") or fault_kind(f) == "transient"]
+    # Likewise a lock beside a business fault on another instance of its request.
+    business = {f[0] for f in faults if fault_kind(f) == "business"}
+    faults = [f for f in faults if fault_kind(f) != "lock" or
+              not any(n in business for r in requests if f[0] in r[3] for n in r[3])]
     mix = {"world": world, "requests": requests, "faults": faults}
     if later:
         mix["later"] = later
@@ -190,7 +194,12 @@ def _lockable(name, world, requests):
     if len(naming) != 1 or naming[0][2] not in ("a", "al", "b"):
         return False
     vpc = naming[0][2][0]  # al is a
-    return world[name] is None if naming[0][1] == ATTACH else world[name] == vpc
+    # Every instance of that request, not only this one: a call of the request that would
+    # otherwise fail (another instance linked, linked elsewhere or unknown) answers its error
+    # wherever a script ahead of the lock lets the action run.
+    if naming[0][1] == ATTACH:
+        return all(world[n] is None for n in naming[0][3])
+    return all(world[n] == vpc for n in naming[0][3])
 
 
 def fault_kind(fault):
@@ -279,16 +288,26 @@ def _owners(instance, ts, order, outcomes):
     return out
 
 
+def _effect_unknown(fault):
+    """Whether a simulator fault leaves the call's effect unknown to the worker."""
+    if fault.startswith("apply+") or fault in ("drop", "hang"):
+        return True
+    return fault.startswith("http:") and fault[5:].isdigit() and int(fault[5:]) >= 500
+
+
 def collateral(coalesced, requests):
-    """{requestId: (fields allowed to differ, reason)} for requests that were members of an
-    "apply then fail" call of the coalesced run with instances not their own. Members are
-    found from the call log and the outcomes' completedAt (see _owners)."""
+    """{requestId: (fields allowed to differ, reason)} for requests that were members of a call
+    of the coalesced run with instances not their own whose effect the worker cannot know: an
+    "apply then fail", or any answer that leaves it unknown (HTTP 5xx, a dropped or hung
+    connection) — the worker then treats every member as ambiguous (contract section 5), which
+    alone only the lone call naming the instance is. Members are found from the call log and the
+    outcomes' completedAt (see _owners)."""
     out = {}
     order = [(rid, ids) for rid, (_, _, _, ids) in requests.items()]
     fields = tuple(f for f in lonelib.FIELDS if f not in lonelib.COLLATERAL_FIELDS)
     for call in coalesced.calls:
         fault = call.get("fault") or ""
-        if not fault.startswith("apply+") or call.get("action") not in (ATTACH, DETACH):
+        if not _effect_unknown(fault) or call.get("action") not in (ATTACH, DETACH):
             continue
         carried = frozenset(lonelib.call_instances(call))
         members = set()
@@ -320,10 +339,11 @@ def run_mixes(config, mixes, log_dir=None, timeout_s=120):
             if os.path.exists(logs[mode]):
                 os.unlink(logs[mode])
     settings = kw.pop("settings")
-    coalesced = lonelib.run(records, seed, dict(settings, **coalesced_settings(config)),
-                            mode="coalesced", log_path=logs.get("coalesced"), **kw)
-    alone = lonelib.run(records, seed, dict(settings, **lonelib.ALONE), mode="alone",
-                        log_path=logs.get("alone"), **kw)
+    coalesced, alone = lonelib.side_by_side(
+        lambda: lonelib.run(records, seed, dict(settings, **coalesced_settings(config)),
+                            mode="coalesced", log_path=logs.get("coalesced"), **kw),
+        lambda: lonelib.run(records, seed, dict(settings, **lonelib.ALONE), mode="alone",
+                            log_path=logs.get("alone"), **kw))
     exempt = collateral(coalesced, requests)
     differences = lonelib.diff(coalesced, alone, exempt=exempt, ids=sorted(requests))
     failures = {}

@@ -36,8 +36,8 @@ class Budgets(unittest.TestCase):
         return got
 
     def test_a_request_joining_a_throttled_call_keeps_its_own_budget(self):
-        coalesced = self.run_late_joiner(lonelib.COALESCED)
-        alone = self.run_late_joiner(lonelib.ALONE)
+        coalesced, alone = lonelib.side_by_side(lambda: self.run_late_joiner(lonelib.COALESCED),
+                                                lambda: self.run_late_joiner(lonelib.ALONE))
         lonelib.assert_same(self, coalesced, alone)
         for got in (coalesced, alone):
             r2 = got["r2"]
@@ -100,8 +100,9 @@ class Departures(unittest.TestCase):
         return {rid: outs[0] for rid, outs in seen.items()}, seen
 
     def departure(self, v3):
-        coalesced, c_all = self.run_departure(lonelib.COALESCED, v3)
-        alone, a_all = self.run_departure(lonelib.ALONE, v3)
+        (coalesced, c_all), (alone, a_all) = lonelib.side_by_side(
+            lambda: self.run_departure(lonelib.COALESCED, v3),
+            lambda: self.run_departure(lonelib.ALONE, v3))
         lonelib.assert_same(self, coalesced, alone)
         for got in (coalesced, alone):
             for rid in ("x-good", "y-good"):

@@ -430,7 +430,7 @@ def worker_settings(requests, results, extra=None):
         # start_sim has no quota: the workers must not hold themselves to Tencent's. A request
         # waiting for a token holds its partition's commit point (contract section 5), which
         # these scenarios' redo bounds (calls in flight + 0.25 s) do not allow for.
-        "api.quota": "0",
+        "api.quota": "0" if worklib.worker_knows("api.quota") else None,
     }
     conf.update(extra or {})
     return conf
