@@ -81,6 +81,10 @@ static const char *const consumer_defaults[][2] = {
      * worker.shutdown_timeout_ms (20 s) can wait for it. Heartbeats come from librdkafka's own
      * thread, whatever the loop does; static members set it above their restart time. */
     {"session.timeout.ms", "10000"},
+    /* A member learns of a rebalance through its next heartbeat, and until all have rejoined
+     * no commit lands and intake waits (design section 4): 1 s, not 3 s, so that a scale-up
+     * costs the fleet about a second of its quota, not three (bench/RESULTS.md, issue 21). */
+    {"heartbeat.interval.ms", "1000"},
     /* The worker's intake bounds what it takes; this bounds what librdkafka prefetches. */
     {"queued.max.messages.kbytes", "8192"},
     {"partition.assignment.strategy", "cooperative-sticky"},
