@@ -1923,7 +1923,7 @@ void clw_config_write_reference(FILE *out)
             fprintf(out, "| `%s` | `%s` | %s |\n", f->name, f->value, f->client);
     }
     fputs("\n"
-          "The worker changes four librdkafka defaults, which may be overridden:\n"
+          "The worker changes five librdkafka defaults, which may be overridden:\n"
           "`auto.offset.reset=earliest` (a new group must not skip queued requests), consumer\n"
           "`auto.commit.interval.ms=100` (a committable offset reaches the group coordinator\n"
           "within 100 ms, not librdkafka's 5 000: with publishing before it, a crash redoes less\n"
@@ -1931,7 +1931,10 @@ void clw_config_write_reference(FILE *out)
           "(after a crash the group waits this\n"
           "long for the dead member, and no member can commit meanwhile; librdkafka's 45 000 is\n"
           "longer than `worker.shutdown_timeout_ms`, so a SIGTERM in that window could not wait\n"
-          "for the group to settle; with `group.instance.id` set it above a restart's duration)\n"
+          "for the group to settle; with `group.instance.id` set it above a restart's duration),\n"
+          "consumer `heartbeat.interval.ms=1000` (members learn of a rebalance within a second, not\n"
+          "three: while a rebalance is pending no member can commit and intake waits, so a scale-up\n"
+          "costs the fleet about a second of its quota)\n"
           "and producer `partitioner=murmur2_random` (the same partition for a key as Java\n"
           "clients). Revocation and SIGTERM commit before they return (SIGTERM: exit status 4\n"
           "when it could not).\n"
