@@ -478,6 +478,14 @@ class BrokerCase:
             cls.kafka.close()
             cls.kafka = None
 
+    @classmethod
+    def setUpClass(cls):
+        cls.start_broker()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop_broker()
+
     def setup_scenario(self, name, total, partitions=12, result_partitions=6, sim_latency=(1, 4)):
         """Topics, simulator, ledger, mix, log directory for one scenario. sim_latency: the
         simulator's (latency, jitter) in ms."""

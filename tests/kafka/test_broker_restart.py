@@ -20,14 +20,6 @@ PARTITIONS = 12
 
 class BrokerRestart(BrokerCase, unittest.TestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.start_broker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop_broker()
-
     def test_c_broker_sigkill_and_restart(self):
         """SIGKILL the broker mid-stream and start it again on the same data: nothing lost,
         the same worker processes finish the work and commit to the end."""

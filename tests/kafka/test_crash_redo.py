@@ -33,14 +33,6 @@ KILLS = 2
 
 class CrashRedo(BrokerCase, unittest.TestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.start_broker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop_broker()
-
     def settle(self, feeder, seconds):
         """Waits until the worker keeps up with the feeder (every request produced more than a
         second ago has an outcome), then `seconds` more of steady load."""

@@ -72,14 +72,6 @@ def api_calls(port):
 
 class ExactlyOnce(BrokerCase, unittest.TestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.start_broker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop_broker()
-
     def test_f_sigkill_twice_no_duplicate_outcome(self):
         """SIGKILL mid-stream twice, restarting with the same transactional.id: the open
         transaction is aborted, and read_committed sees every outcome exactly once."""

@@ -46,14 +46,6 @@ def metric(worker, name, labels=""):
 
 class Fleet(BrokerCase, unittest.TestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.start_broker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop_broker()
-
     def test_a_fleet_shares_the_quota_and_gives_every_request_its_lone_outcome(self):
         self.setup_scenario("fleet", TOTAL, partitions=PARTITIONS, sim_latency=(50, 10))
         self.sim.config({"quota": QUOTA})

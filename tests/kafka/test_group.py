@@ -23,14 +23,6 @@ MAX_IN_FLIGHT = 256  # the default worker.max_in_flight
 
 class GroupScenarios(BrokerCase, unittest.TestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.start_broker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop_broker()
-
     def stop_all(self, workers):
         for w in workers:
             if w.proc.poll() is None:

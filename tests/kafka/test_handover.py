@@ -30,14 +30,6 @@ DEFAULTS = {"kafka.consumer.session.timeout.ms": None, "worker.shutdown_timeout_
 
 class HandoverWhileRebalancing(BrokerCase, unittest.TestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.start_broker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop_broker()
-
     def test_sigterm_during_pending_rebalance_redoes_nothing(self):
         """With the product's defaults the leaver waits for the group to settle, commits under
         the new generation and leaves: its hand-over redoes nothing, and it exits 0."""

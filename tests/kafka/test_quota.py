@@ -56,14 +56,6 @@ def product_defaults(extra):
 
 class Quota(BrokerCase, unittest.TestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.start_broker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop_broker()
-
     def run_quota(self, name, extra, total=TOTAL, timeout_s=90):
         """Runs the scenario; returns the worker, the outcomes by key, the simulator's stats, the
         worker's last metrics, the wall time of the first request and the seconds to the last
